@@ -1,0 +1,33 @@
+"""ONNX Runtime backend (CPU)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+
+def available_cores() -> int:
+    """Cores this process may run on (respects CPU affinity, e.g. in containers)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class OnnxBackend:
+    def __init__(self, path: Path, threads: int | None = None, name: str = "onnx") -> None:
+        self.name = name
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or available_cores()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        (out,) = self._session.run(
+            ["logits"], {"input_ids": input_ids, "attention_mask": attention_mask}
+        )
+        return np.asarray(out, dtype=np.float32)

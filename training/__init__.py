@@ -1,0 +1,1 @@
+"""Training: labelled data, fine-tuning, calibration, evaluation and export."""
