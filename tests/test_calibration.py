@@ -35,7 +35,7 @@ def test_reliability_bins_count_every_row() -> None:
     probs = np.array([[0.9, 0.05, 0.05], [0.4, 0.35, 0.25], [0.2, 0.7, 0.1]])
     bins = reliability(probs, np.array([0, 1, 1]), bins=10)
     assert sum(b["count"] for b in bins) == 3
-    assert [b for b in bins if b["count"]][0]["accuracy"] == 0.0  # the 0.4 row was wrong
+    assert next(b for b in bins if b["count"])["accuracy"] == 0.0  # the 0.4 row was wrong
 
 
 def test_metrics_exact() -> None:

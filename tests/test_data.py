@@ -13,10 +13,14 @@ from model.labels import LABEL2ID
 from training.data import DataError, load_labelled, stratified_split
 from training.nhs import load_nhs
 
-ROWS = [(f"comment number {i}", label) for i, label in enumerate(["poor", "good", "outstanding"] * 4)]
+ROWS = [
+    (f"comment number {i}", label) for i, label in enumerate(["poor", "good", "outstanding"] * 4)
+]
 
 
-def write(path: Path, rows: list[tuple[object, object]], text: str = "text", label: str = "label") -> Path:
+def write(
+    path: Path, rows: list[tuple[object, object]], text: str = "text", label: str = "label"
+) -> Path:
     if path.suffix == ".csv":
         import csv
 
@@ -27,7 +31,9 @@ def write(path: Path, rows: list[tuple[object, object]], text: str = "text", lab
     elif path.suffix == ".jsonl":
         path.write_text("".join(json.dumps({text: t, label: lab}) + "\n" for t, lab in rows))
     else:
-        pq.write_table(pa.table({text: [t for t, _ in rows], label: [lab for _, lab in rows]}), path)
+        pq.write_table(
+            pa.table({text: [t for t, _ in rows], label: [lab for _, lab in rows]}), path
+        )
     return path
 
 
@@ -90,14 +96,14 @@ def test_missing_file_and_unknown_extension(tmp_path: Path) -> None:
         load_labelled(tmp_path / "nope.csv")
     path = tmp_path / "labels.txt"
     path.write_text("x")
-    with pytest.raises(DataError, match="cannot tell the format of labels.txt"):
+    with pytest.raises(DataError, match=r"cannot tell the format of labels\.txt"):
         load_labelled(path)
 
 
 def test_bad_jsonl_line_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "labels.jsonl"
     path.write_text('{"text": "ok", "label": "good"}\n{"text": oops}\n')
-    with pytest.raises(DataError, match="labels.jsonl line 2 is not valid JSON"):
+    with pytest.raises(DataError, match=r"labels\.jsonl line 2 is not valid JSON"):
         load_labelled(path)
 
 

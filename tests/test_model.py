@@ -17,7 +17,11 @@ from model.classifier import softmax
 from model.labels import LABELS
 from model.tokenizer import TextEncoder
 
-TEXTS = ["Waited two hours and nobody called back.", "thx, sorted", "WOW! She drove it over herself 😍"]
+TEXTS = [
+    "Waited two hours and nobody called back.",
+    "thx, sorted",
+    "WOW! She drove it over herself 😍",
+]
 
 
 def test_predictions_carry_label_scores_and_flag(tiny_artifact: Path) -> None:
@@ -32,7 +36,9 @@ def test_predictions_carry_label_scores_and_flag(tiny_artifact: Path) -> None:
 
 
 @pytest.mark.parametrize(("backend", "atol"), [("onnx-fp32", 1e-5), ("onnx", 0.05)])
-def test_order_is_kept_whatever_the_batching(tiny_artifact: Path, backend: str, atol: float) -> None:
+def test_order_is_kept_whatever_the_batching(
+    tiny_artifact: Path, backend: str, atol: float
+) -> None:
     # int8 quantises activations per batch, so its scores move a little with batch mates.
     clf = Classifier.load(tiny_artifact, backend=backend)
     texts = [f"{'very ' * (i % 7)}slow reply number {i}" for i in range(40)]
@@ -103,7 +109,9 @@ def test_a_stale_build_is_rebuilt(tiny_copy: Path) -> None:
     manifest["version"] = "something-else"
     (built / MANIFEST_FILE).write_text(json.dumps(manifest))
     ensure_built(tiny_copy)
-    assert json.loads((built / MANIFEST_FILE).read_text())["version"] == read_meta(tiny_copy).version
+    assert (
+        json.loads((built / MANIFEST_FILE).read_text())["version"] == read_meta(tiny_copy).version
+    )
 
 
 def test_artifact_with_other_labels_is_refused(tiny_copy: Path) -> None:
@@ -118,7 +126,7 @@ def test_artifact_with_other_labels_is_refused(tiny_copy: Path) -> None:
 def test_missing_artifact_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="does not exist or is not a folder"):
         Classifier.load(tmp_path / "nowhere")
-    with pytest.raises(ArtifactError, match="has no artifact.json"):
+    with pytest.raises(ArtifactError, match=r"has no artifact\.json"):
         Classifier.load(tmp_path)
 
 
@@ -132,7 +140,8 @@ def test_encoder_pads_and_masks(tiny_artifact: Path) -> None:
     encoded = encoder.encode(["ok", "this one is longer"])
     assert encoded.input_ids.shape == encoded.attention_mask.shape
     assert encoded.attention_mask[0].tolist() == [1, 1, 1] + [0] * (encoded.input_ids.shape[1] - 3)
-    assert encoded.input_ids[0, 0] == encoder.cls_id and encoded.input_ids[0, 2] == encoder.sep_id
+    assert encoded.input_ids[0, 0] == encoder.cls_id
+    assert encoded.input_ids[0, 2] == encoder.sep_id
 
 
 def test_plan_batches_respects_both_budgets() -> None:
