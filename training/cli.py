@@ -11,6 +11,15 @@ from model.artifact import DEFAULT_ARTIFACT
 
 FORMAT_CHOICE = click.Choice(["csv", "jsonl", "parquet"])
 CORPUS_DIR = Path(__file__).parent / "data"
+MODEL_OPTION = click.option(
+    "--model",
+    "model_path",
+    default=str(DEFAULT_ARTIFACT),
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="FEEDBACK_MODEL_PATH",
+    help="Model artifact folder.",
+)
 
 
 @click.command("train")
@@ -128,14 +137,7 @@ def train_command(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Labelled file to evaluate on, e.g. training/data/test.jsonl.",
 )
-@click.option(
-    "--model",
-    "model_path",
-    default=str(DEFAULT_ARTIFACT),
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="FEEDBACK_MODEL_PATH",
-)
+@MODEL_OPTION
 @click.option(
     "--backend",
     type=click.Choice(["onnx", "onnx-fp32", "torch"]),
@@ -203,14 +205,7 @@ def evaluate_command(
 
 
 @click.command("export")
-@click.option(
-    "--model",
-    "model_path",
-    default=str(DEFAULT_ARTIFACT),
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="FEEDBACK_MODEL_PATH",
-)
+@MODEL_OPTION
 @click.option(
     "-o",
     "--output",
