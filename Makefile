@@ -22,6 +22,10 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+## Serve the API on the committed model (HOST and PORT override 127.0.0.1:8000).
+serve: install
+	$(VENV)/bin/feedback-classifier serve --host $(HOST) --port $(PORT)
+
 ## Rebuild the full model and the int8 ONNX file from the committed artifact.
 model: install
 	$(VENV)/bin/feedback-classifier export

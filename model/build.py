@@ -211,4 +211,12 @@ def quantize_int8(src: Path, dst: Path) -> None:
     """Dynamic int8 quantisation of every weight matrix, per output channel."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True)
+    # The quantiser logs advice about pre-processing on the root logger; it does not
+    # apply to this model, so keep it out of the user's terminal.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
+    try:
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        root.setLevel(level)

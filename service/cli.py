@@ -12,6 +12,7 @@ import logging
 import click
 
 from model.errors import FeedbackError
+from service.serve import serve_command
 from training.cli import evaluate_command, export_command, train_command
 
 
@@ -34,17 +35,17 @@ def main(verbose: bool) -> None:
       feedback-classifier train --data my_labels.csv --output models/acme
       feedback-classifier evaluate --data training/data/test.jsonl
       feedback-classifier export --model models/acme
+      feedback-classifier serve --port 8000
     """
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # transformers and ONNX Runtime's quantiser are chatty at INFO/WARNING about things
-    # that are expected here (an unused pooler, no pre-processing before quantisation).
-    for noisy in ("transformers", "root"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    # transformers warns about things that are expected here (an unused pooler).
+    logging.getLogger("transformers").setLevel(logging.ERROR)
 
 
 main.add_command(train_command)
 main.add_command(evaluate_command)
 main.add_command(export_command)
+main.add_command(serve_command)

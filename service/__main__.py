@@ -1,0 +1,5 @@
+"""``python -m service`` is ``feedback-classifier``."""
+
+from service.cli import main
+
+main()

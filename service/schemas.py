@@ -1,0 +1,86 @@
+"""Request and response bodies of the classify API (their docstrings become OpenAPI text)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+EXAMPLE_SCORES = {"poor": 0.01, "good": 0.08, "outstanding": 0.91}
+
+
+class ClassifyRequest(BaseModel):
+    """One comment to label."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: StrictStr = Field(
+        examples=["I can't believe you had that waiting on me, I am blown away."]
+    )
+
+
+class Document(BaseModel):
+    """A comment in a batch, with an optional id of the caller's that is echoed back."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: StrictStr | None = Field(None, examples=["zd-48213"])
+    text: StrictStr
+
+
+class BatchRequest(BaseModel):
+    """Several comments to label in one request."""
+
+    model_config = ConfigDict(extra="forbid")
+    documents: list[Document]
+
+
+class ClassifyResponse(BaseModel):
+    """A comment's label, the calibrated probability of each label, and whether it was cut."""
+
+    label: str = Field(examples=["outstanding"])
+    scores: dict[str, float] = Field(examples=[EXAMPLE_SCORES])
+    truncated: bool
+    model_version: str
+
+
+class BatchResult(BaseModel):
+    id: str | None
+    label: str
+    scores: dict[str, float]
+    truncated: bool
+
+
+class ModelBlock(BaseModel):
+    id: str
+    version: str
+
+
+class BatchResponse(BaseModel):
+    """Results in request order, and the model that produced them."""
+
+    results: list[BatchResult]
+    model: ModelBlock
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Info(BaseModel):
+    """What is serving: the model, its labels and recorded metrics, and the request limits."""
+
+    model: dict[str, Any]
+    labels: list[str]
+    metrics: dict[str, Any]
+    limits: dict[str, int]
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    """The one error shape of every route."""
+
+    error: ErrorDetail
