@@ -180,8 +180,9 @@ class Database:
         return self._transaction(fn)
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._dispose)
-        self._executor.shutdown(wait=True)
+        """Let calls in flight finish (a cancelled caller's thread still runs), then close."""
+        await asyncio.to_thread(self._executor.shutdown, True)
+        await asyncio.to_thread(self._dispose)
 
     def _dispose(self) -> None:
         if self.engine is not None:
