@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.apps import SCORES, deliver, error, make_app, rows, started
-from tests.fakes import FAKE_VERSION
+from tests.fakes import FAKE_VERSION, FakeClassifier
 from tests.webhook_signing import (
     PROVIDERS,
     SALESFORCE_ORG,
@@ -527,3 +527,40 @@ def test_metrics_count_webhook_comments(client: TestClient) -> None:
     assert 'feedback_webhook_comments_total{provider="generic",result="stored"} 2.0' in text
     assert 'feedback_webhook_comments_total{provider="generic",result="duplicate"} 2.0' in text
     assert 'route="/v1/webhooks/{provider}"' in text
+
+
+def test_texts_and_secrets_stay_out_of_logs(
+    storage: dict[str, object], caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    fake = FakeClassifier(fail_on="blown away")  # the failure path logs too
+    for c in started(make_app(storage, fake)):
+        deliver(c, "generic", fixture("generic"))
+        deliver(c, "salesforce", fixture("salesforce"))
+    # The service's own records (the test client's httpx logs the URL it calls).
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
+    assert "inference failed" in logged
+    for words in ("blown away", "useless", *SECRETS.values()):
+        assert words not in logged
+
+
+def test_openapi_documents_the_webhook_and_results_routes(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/webhooks/{provider}", "/v1/comments", "/v1/comments/{comment_id}"} <= set(paths)
+
+
+def test_access_log_hides_the_salesforce_token() -> None:
+    import logging
+
+    from service.serve import RedactSecrets
+
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "POST", "/v1/webhooks/salesforce?token=s3cret&x=1", "1.1", 200), None,
+    )  # fmt: skip
+    RedactSecrets().filter(record)
+    assert record.getMessage() == (
+        '127.0.0.1:5 - "POST /v1/webhooks/salesforce?token=***&x=1 HTTP/1.1" 200'
+    )
