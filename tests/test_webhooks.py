@@ -8,6 +8,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -564,3 +565,60 @@ def test_access_log_hides_the_salesforce_token() -> None:
     assert record.getMessage() == (
         '127.0.0.1:5 - "POST /v1/webhooks/salesforce?token=***&x=1 HTTP/1.1" 200'
     )
+
+
+def test_storage_unreachable_at_start_is_503_until_it_comes_up(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the data folder should be")
+    app = make_app({"data_dir": blocked / "data"})
+    with TestClient(app) as c:
+        c.portal.call(app.state.runtime.wait_model)
+        r = deliver(c, "generic", fixture("generic"))
+        assert c.get("/healthz").status_code == 200
+        assert r.status_code == 503
+        assert r.headers["retry-after"] == "5"
+        assert r.json()["error"]["type"] == "storage_unavailable"
+        assert r.json()["error"]["message"].startswith(
+            "storage is not available yet: the database is unreachable: "
+        )
+        blocked.unlink()  # the folder can be made now: the next attempt opens it
+        c.portal.call(app.state.runtime.db.wait_open)
+        assert deliver(c, "generic", fixture("generic")).status_code == 200
+        assert rows(app) == (2, 2)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"webhook_secret_salesforce": "tok"},
+            "FEEDBACK_WEBHOOK_SECRET_SALESFORCE is set but FEEDBACK_SALESFORCE_ORGANIZATION_ID "
+            "is not; set it to the org's id (Setup > Company Information)",
+        ),
+        (
+            {"freshdesk_auth": "token"},
+            "FEEDBACK_FRESHDESK_AUTH: Input should be 'header' or 'basic' (got 'token')",
+        ),
+        (
+            {"public_url": "feedback.example.com"},
+            "FEEDBACK_PUBLIC_URL: expected an http:// or https:// URL (got 'feedback.example.com')",
+        ),
+    ],
+)
+def test_webhook_settings_are_checked_at_start(settings: dict[str, object], message: str) -> None:
+    from service.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError) as caught:
+        load_settings(**settings)
+    assert str(caught.value) == f"invalid settings: {message}"
+
+
+def test_secrets_are_not_echoed_in_settings_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.settings import SettingsError, load_settings
+
+    monkeypatch.setenv("FEEDBACK_WEBHOOK_SECRET_GENERIC", "s3cret-value")
+    monkeypatch.setenv("FEEDBACK_DATABASE_URL", "oracle://app:pw-s3cret@db/x")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "s3cret" not in str(caught.value)
+    assert "FEEDBACK_DATABASE_URL: unsupported database 'oracle'" in str(caught.value)
