@@ -29,8 +29,8 @@ CRMs post comments to `/v1/webhooks/{provider}` (signed per provider; stored dur
 once per delivery); `/v1/comments` lists what they stored, with labels.
 
 When API keys are configured, send `Authorization: Bearer <key>` to every route except
-`/healthz`, `/readyz`, `/metrics` and the webhooks (which CRMs sign instead). Every error has the shape
-`{"error": {"type": ..., "message": ..., "details": ...}}`."""
+`/healthz`, `/readyz`, `/metrics` and the webhooks (which CRMs sign instead). Every error
+has the shape `{"error": {"type": ..., "message": ..., "details": ...}}`."""
 
 
 def create_app(
