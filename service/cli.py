@@ -43,6 +43,8 @@ def main(verbose: bool) -> None:
     )
     # transformers warns about things that are expected here (an unused pooler).
     logging.getLogger("transformers").setLevel(logging.ERROR)
+    # Alembic lists its autogenerate plugins at INFO on every start; its migrations stay.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 main.add_command(train_command)

@@ -66,6 +66,58 @@ class NotReady(ApiError):
         super().__init__(message, headers={"Retry-After": str(retry_after)})
 
 
+class NotFound(ApiError):
+    status = 404
+    type = "not_found"
+
+
+class InvalidRequest(ApiError):
+    status = 422
+    type = "invalid_request"
+
+
+class InvalidSignature(ApiError):
+    """A webhook whose signature, secret or timestamp does not check out (nothing is stored)."""
+
+    status = 401
+    type = "invalid_signature"
+
+
+class InvalidPayload(ApiError):
+    status = 422
+    type = "invalid_payload"
+
+
+class MissingText(ApiError):
+    status = 422
+    type = "missing_text"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    type = "payload_too_large"
+
+
+class WebhookNotConfigured(ApiError):
+    """503, not 404: a CRM retries, so nothing it sent before the secret was set is lost."""
+
+    status = 503
+    type = "webhook_not_configured"
+
+    def __init__(self, message: str, retry_after: int = 60) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+class StorageUnavailable(ApiError):
+    """The database cannot take the request now; CRMs retry a 503 (never a 4xx: HubSpot drops those)."""
+
+    status = 503
+    type = "storage_unavailable"
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
 def error_body(type_: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"type": type_, "message": message, "details": details}}
 

@@ -57,6 +57,29 @@ class Metrics:
         self.ready = Gauge(
             "feedback_ready", "1 once the model is loaded and warm.", registry=self.registry
         )
+        self.webhook_comments = Counter(
+            "feedback_webhook_comments",
+            "Comments delivered by CRM webhooks, by provider; result: stored or duplicate.",
+            ["provider", "result"],
+            registry=self.registry,
+        )
+        self.labelling_deferred = Counter(
+            "feedback_labelling_deferred",
+            "Stored comments left pending for the background worker, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.pending_labelled = Counter(
+            "feedback_pending_labelled",
+            "Pending comments the background worker labelled.",
+            registry=self.registry,
+        )
+        self.callbacks = Counter(
+            "feedback_callbacks",
+            "Outbound callbacks: delivered, retried, rejected, failed or dropped.",
+            ["outcome"],
+            registry=self.registry,
+        )
 
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)

@@ -1,7 +1,9 @@
-"""What a running app holds: settings, metrics, the classifier and its micro-batcher.
+"""What a running app holds: settings, metrics, the classifier and its micro-batcher, the
+database, the pending-comment worker and the outbound callbacks.
 
 The classifier loads in the background once the app starts, so ``/healthz`` answers at
-once and ``/readyz`` says 503 until the model is loaded and warm.
+once and ``/readyz`` says 503 until the model is loaded and warm. The database is
+migrated in the background too; until it is, storage routes answer 503.
 """
 
 from __future__ import annotations
@@ -12,15 +14,20 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+import httpx
 import numpy as np
 
 from model.artifact import ArtifactMeta
 from model.classifier import Classifier, to_prediction
 from model.labels import LABELS
 from service.batching import BatchStats, MicroBatcher
+from service.callbacks import CallbackSender
 from service.errors import NotReady
 from service.metrics import Metrics
+from service.pending import PendingWorker
 from service.settings import Settings
+from service.storage.database import Database
+from service.webhooks import PROVIDERS
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +62,12 @@ def load_classifier(settings: Settings) -> Scorer:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, loader: Loader) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        loader: Loader,
+        callback_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.settings = settings
         self.metrics = Metrics()
         self._loader = loader
@@ -63,6 +75,14 @@ class Runtime:
         self.batcher: MicroBatcher | None = None
         self.load_error: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self.db = Database(settings)
+        self._db_task: asyncio.Task[None] | None = None
+        self.pending = PendingWorker(self)
+        self.callbacks = (
+            CallbackSender(settings, self.metrics, callback_transport)
+            if settings.callback_url
+            else None
+        )
 
     @property
     def ready(self) -> bool:
@@ -70,6 +90,10 @@ class Runtime:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._load(), name="load-model")
+        self._db_task = asyncio.create_task(self.db.open(), name="open-database")
+        self.pending.start()
+        if self.callbacks is not None:
+            self.callbacks.start()
 
     async def _load(self) -> None:
         started = time.perf_counter()
@@ -103,15 +127,27 @@ class Runtime:
             self.settings.backend,
         )
 
-    async def wait_ready(self) -> None:
+    async def wait_model(self) -> None:
+        """Until the model has loaded or failed to."""
         if self._task is not None:
-            await self._task
+            await asyncio.shield(self._task)
+
+    async def wait_ready(self) -> None:
+        """Until the model has loaded (or failed to) and the database is migrated."""
+        await self.wait_model()
+        if self._db_task is not None:
+            await asyncio.shield(self._db_task)
 
     async def close(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        for task in (self._task, self._db_task):
+            if task is not None and not task.done():
+                task.cancel()
+        await self.pending.close()
         if self.batcher is not None:
             await self.batcher.close()
+        if self.callbacks is not None:
+            await self.callbacks.close()
+        await self.db.close()
 
     async def classify(self, texts: Sequence[str]) -> tuple[list[dict[str, Any]], str]:
         """Label ``texts`` (already validated) through the micro-batcher."""
@@ -155,4 +191,6 @@ class Runtime:
                 "batch_max_size": self.settings.batch_max_size,
                 "queue_max_texts": self.settings.queue_max_texts,
             },
+            "storage": {"backend": self.db.url.get_backend_name(), "ready": self.db.ready},
+            "webhooks": [name for name in PROVIDERS if self.settings.webhook_secret(name)],
         }

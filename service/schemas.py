@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
@@ -66,12 +67,69 @@ class Health(BaseModel):
 
 
 class Info(BaseModel):
-    """What is serving: the model, its labels and recorded metrics, and the request limits."""
+    """What is serving: the model, its labels and recorded metrics, the request limits, the
+    database and the enabled webhooks."""
 
     model: dict[str, Any]
     labels: list[str]
     metrics: dict[str, Any]
     limits: dict[str, int]
+    storage: dict[str, Any]
+    webhooks: list[str]
+
+
+class WebhookResult(BaseModel):
+    """One comment of a delivery: stored (``comment_id``), and labelled unless ``pending``."""
+
+    id: str | None = Field(description="The provider's id of the comment.")
+    comment_id: int
+    label: str | None
+    scores: dict[str, float] | None
+    duplicate: bool = Field(description="Delivered before: nothing new was stored.")
+    pending: bool = Field(description="Stored; the background worker labels it soon.")
+
+
+class WebhookResponse(BaseModel):
+    """What became of each comment of the delivery, in delivery order."""
+
+    results: list[WebhookResult]
+
+
+class CommentItem(BaseModel):
+    """A stored comment and its latest label (null while pending)."""
+
+    comment_id: int
+    provider: str
+    external_id: str | None
+    text: str
+    label: str | None
+    scores: dict[str, float] | None
+    model_version: str | None
+    received_at: datetime
+
+
+class CommentPage(BaseModel):
+    """Comments in the order they were stored; pass ``next_cursor`` back for the next page."""
+
+    items: list[CommentItem]
+    next_cursor: str | None
+
+
+class PredictionItem(BaseModel):
+    label: str
+    scores: dict[str, float]
+    truncated: bool
+    model_version: str
+    created_at: datetime
+
+
+class CommentDetail(CommentItem):
+    """A comment with its metadata, its latest prediction and every prediction (newest first)."""
+
+    idempotency_key: str
+    metadata: dict[str, Any]
+    labelled_at: datetime | None
+    history: list[PredictionItem]
 
 
 class ErrorDetail(BaseModel):

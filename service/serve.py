@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import click
 
@@ -12,6 +13,21 @@ from model.build import ensure_built
 from service.settings import load_settings
 
 log = logging.getLogger(__name__)
+
+# Salesforce sends its shared secret in the endpoint URL: keep it out of the access log.
+SECRET_QUERY = re.compile(r"([?&]token=)[^&\s]*")
+
+
+class RedactSecrets(logging.Filter):
+    """Blanks ``token=...`` in uvicorn's access-log lines (the path is one of the args)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                SECRET_QUERY.sub(r"\1***", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
 
 
 @click.command("serve")
@@ -66,6 +82,7 @@ def serve_command(host: str, port: int, model_path: str | None, log_level: str) 
     meta = read_meta(settings.model_path)
     ensure_built(settings.model_path, None, required_files(settings.backend))
     log.info("serving %s %s on http://%s:%d", meta.model_id, meta.version, host, port)
+    logging.getLogger("uvicorn.access").addFilter(RedactSecrets())
     uvicorn.run(
         create_app(settings),
         host=host,

@@ -1,0 +1,1 @@
+"""Alembic scripts for the service's schema (run by ``service.storage.migrate``)."""
