@@ -1,8 +1,8 @@
 """The background worker: labels the stored comments that are still pending.
 
-A comment is pending while it has no prediction from the serving model version: it was
-stored while the model was loading, overloaded or failing, or before a new model was
-deployed. The worker looks once the model and the database are up (so a restart
+A comment is pending while it has no prediction at all: it was stored while the model
+was loading, overloaded or failing. (Re-labelling history under a new model is the job of
+``feedback-classifier rescore --from-db``, not of the serving process.) The worker looks once the model and the database are up (so a restart
 resumes pending work), whenever a webhook leaves comments pending, and every
 ``FEEDBACK_PENDING_INTERVAL_S``. Busy model or database: it backs off and tries again.
 """
@@ -76,11 +76,10 @@ class PendingWorker:
     async def drain(self) -> int:
         """Label every pending comment once, oldest first; how many were labelled."""
         assert self.runtime.classifier is not None
-        version = self.runtime.classifier.version
         size = self.runtime.settings.pending_batch_size
         after, done = 0, 0
         while True:
-            batch = await self.runtime.db.run(repo.pending_comments, version, after, size)
+            batch = await self.runtime.db.run(repo.pending_comments, None, after, size)
             if not batch:
                 return done
             after = batch[-1].comment_id

@@ -161,6 +161,8 @@ def test_pending_means_no_prediction_from_this_version(db: Database) -> None:
     ]
     assert [p.comment_id for p in db.run_sync(lambda c: repo.pending_comments(c, "v1", 1))] == [3]
     assert len(db.run_sync(lambda c: repo.pending_comments(c, "v2"))) == 3
+    # Without a version: only comments never labelled by any model.
+    assert [p.comment_id for p in db.run_sync(lambda c: repo.pending_comments(c, None))] == [1, 3]
 
 
 def test_times_come_back_in_utc(db: Database) -> None:

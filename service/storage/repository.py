@@ -192,12 +192,16 @@ def latest_predictions(conn: Connection, comment_ids: Sequence[int]) -> dict[int
 
 
 def pending_comments(
-    conn: Connection, model_version: str, after_id: int = 0, limit: int = 32
+    conn: Connection, model_version: str | None, after_id: int = 0, limit: int = 32
 ) -> list[PendingComment]:
-    """Comments after ``after_id`` without a prediction from ``model_version``, oldest first."""
-    labelled = exists().where(
-        predictions.c.comment_id == comments.c.id, predictions.c.model_version == model_version
-    )
+    """Comments after ``after_id`` without a prediction (from ``model_version``, when given).
+
+    Oldest first. ``None``: comments never labelled at all (the service's pending work);
+    a version: what ``rescore --from-db --only-missing`` still has to do for that model.
+    """
+    labelled = exists().where(predictions.c.comment_id == comments.c.id)
+    if model_version is not None:
+        labelled = labelled.where(predictions.c.model_version == model_version)
     rows = conn.execute(
         select(comments.c.id, comments.c.text, comments.c.provider, comments.c.external_id)
         .where(comments.c.id > after_id, ~labelled)
