@@ -38,6 +38,9 @@ TORCH_CONFIG = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
 BUILT_FILES = (TORCH_CONFIG, TORCH_WEIGHTS, ONNX_FP32, ONNX_INT8, TOKENIZER_FILE)
 ONNX_OPSET = 17
+# Bumped whenever the build makes different files from the same artifact (e.g. a new
+# quantisation), so that builds cached by an older version are rebuilt.
+BUILD_RECIPE = 2
 
 
 def base_model_dir() -> Path:
@@ -81,7 +84,11 @@ def is_built(build_dir: Path, meta: ArtifactMeta, files: tuple[str, ...] = BUILT
         recorded = json.loads(manifest.read_text(encoding="utf-8"))
     except json.JSONDecodeError:
         return False
-    return recorded.get("version") == meta.version and all((build_dir / f).is_file() for f in files)
+    return (
+        recorded.get("version") == meta.version
+        and recorded.get("recipe") == BUILD_RECIPE
+        and all((build_dir / f).is_file() for f in files)
+    )
 
 
 @contextlib.contextmanager
@@ -138,6 +145,7 @@ def build(artifact_dir: str | Path, target: str | Path) -> dict[str, Any]:
         _build_into(artifact_dir, meta, staging)
         manifest = {
             "version": meta.version,
+            "recipe": BUILD_RECIPE,
             "files": {name: sha256_file(staging / name) for name in BUILT_FILES},
         }
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -208,7 +216,11 @@ def export_onnx(net: Any, path: Path) -> None:
 
 
 def quantize_int8(src: Path, dst: Path) -> None:
-    """Dynamic int8 quantisation of every weight matrix, per output channel."""
+    """Dynamic int8 quantisation of the encoder's matrix multiplications, per output channel.
+
+    The word-embedding table stays fp32: looking rows up costs nothing to speed up, and
+    quantising it moved 1.6% of dev labels away from fp32 (MatMul only: 0.9%).
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # The quantiser logs advice about pre-processing on the root logger; it does not
@@ -217,6 +229,12 @@ def quantize_int8(src: Path, dst: Path) -> None:
     level = root.level
     root.setLevel(max(level, logging.ERROR))
     try:
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True)
+        quantize_dynamic(
+            str(src),
+            str(dst),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+        )
     finally:
         root.setLevel(level)
