@@ -77,12 +77,15 @@ RUN pip install --no-cache-dir --disable-pip-version-check --no-deps /tmp/dist/*
  && rm -rf /tmp/dist
 
 # Configuration is environment variables only (README "Settings"). production refuses to
-# start without FEEDBACK_API_KEYS.
+# start without FEEDBACK_API_KEYS. The user has no home: a cache, if anything wants one (an
+# artifact mounted without its build/ looks there before saying it cannot build without
+# torch), goes to /tmp.
 ENV FEEDBACK_ENVIRONMENT=production \
     FEEDBACK_HOST=0.0.0.0 \
     FEEDBACK_PORT=8000 \
     FEEDBACK_MODEL_PATH=/opt/model \
-    FEEDBACK_DATA_DIR=/data
+    FEEDBACK_DATA_DIR=/data \
+    XDG_CACHE_HOME=/tmp/.cache
 
 VOLUME /data
 WORKDIR /data
