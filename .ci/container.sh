@@ -43,7 +43,8 @@ cleanup() {
 trap cleanup EXIT
 
 step "base image"
-eval "$(bash "$SHARED/tools/container-base.sh" | grep '^export ')"
+base=$(bash "$SHARED/tools/container-base.sh") || fail "container-base.sh failed"
+eval "$(grep '^export ' <<<"$base")"
 # With the torch wheel in PIP_FIND_LINKS, take it from there rather than the CPU index.
 torch_arg=()
 case " $CONTAINER_BUILD_ARGS " in *" --build-arg PIP_FIND_LINKS="*) torch_arg=(--build-arg TORCH_INDEX_URL=) ;; esac
@@ -170,9 +171,10 @@ in_ctr -e FEEDBACK_PORT="$port" "$ctr" -- "${health[@]}" || fail "the HEALTHCHEC
 echo "ok"
 
 step "SIGTERM finishes the request in flight"
-# 256 comments near the 256-token window: seconds of work on 2 cores. SIGTERM arrives
-# half a second after the request was sent, while the model is still on it.
-python3 -c 'import json; t = "I waited on hold for forty minutes, was passed between three teams and still have no answer about my refund. " * 8; print(json.dumps({"documents": [{"id": str(i), "text": t + str(i)} for i in range(256)]}))' >"$logs/batch.json"
+# 128 comments near the 256-token window: a second or more of work on 2 cores (8 s on a
+# busy machine; uvicorn waits up to 30 s). SIGTERM arrives half a second after the
+# request was sent, while the model is still on it.
+python3 -c 'import json; t = "I waited on hold for forty minutes, was passed between three teams and still have no answer about my refund. " * 8; print(json.dumps({"documents": [{"id": str(i), "text": t + str(i)} for i in range(128)]}))' >"$logs/batch.json"
 curl -s -o "$logs/batch.out" -w '%{http_code}' "$url/v1/classify/batch" -H "authorization: Bearer $KEY" \
   -H 'content-type: application/json' --data @"$logs/batch.json" >"$logs/batch.status" &
 client=$!
@@ -188,7 +190,7 @@ server= pid=
 stopped=$(python3 -c "print(f'{$(date +%s.%N) - $t:.2f}')")
 results=$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["results"]))' "$logs/batch.out" 2>/dev/null || echo 0)
 echo "in-flight request: $status with $results results; stopped $stopped s after SIGTERM"
-[ "$status" = 200 ] && [ "$results" = 256 ] || { tail -20 "$logs/server.log"; fail "the request in flight was cut off"; }
+[ "$status" = 200 ] && [ "$results" = 128 ] || { tail -20 "$logs/server.log"; fail "the request in flight was cut off"; }
 grep -q "Application shutdown complete" "$logs/server.log" || { tail -20 "$logs/server.log"; fail "no clean shutdown"; }
 
 echo "container checks passed in $(($(date +%s) - started)) s (image $size, ready in ${ready} s)"
