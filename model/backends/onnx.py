@@ -20,6 +20,8 @@ def available_cores() -> int:
 class OnnxBackend:
     def __init__(self, path: Path, threads: int | None = None, name: str = "onnx") -> None:
         self.name = name
+        # A self-hosted service sends nothing home: ONNX Runtime's usage telemetry stays off.
+        ort.disable_telemetry_events()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or available_cores()
         options.inter_op_num_threads = 1
