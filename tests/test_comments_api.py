@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.apps import GOOD, OUT, POOR, deliver, error, make_app, rows, started, wait_until
+from tests.apps import GOOD, OUT, POOR, deliver, error, make_app, rows, started
 from tests.fakes import FAKE_VERSION, FakeClassifier
 from tests.webhook_signing import fixture
 
@@ -135,7 +135,9 @@ def test_bad_queries_are_422(
     assert r.json() == error("invalid_request", message, details)
 
 
-def test_a_new_model_version_relabels_and_keeps_history(storage: dict[str, object]) -> None:
+def test_a_new_model_version_labels_new_comments_and_leaves_history(
+    storage: dict[str, object],
+) -> None:
     first = make_app(storage)
     for c in started(first):
         deliver(c, "generic", json.dumps({"id": "a", "text": "thx"}).encode())
@@ -143,10 +145,14 @@ def test_a_new_model_version_relabels_and_keeps_history(storage: dict[str, objec
     newer.meta.version = "2026.02.02-fake0002"
     second: FastAPI = make_app(storage, newer)
     for c in started(second):
-        wait_until(lambda: rows(second) == (1, 2))
-        body = c.get("/v1/comments/1").json()
-    assert body["model_version"] == "2026.02.02-fake0002"
-    assert [h["model_version"] for h in body["history"]] == ["2026.02.02-fake0002", FAKE_VERSION]
+        c.portal.call(second.state.runtime.pending.drain)
+        deliver(c, "generic", json.dumps({"id": "b", "text": "WOW"}).encode())
+        old = c.get("/v1/comments/1").json()
+        new = c.get("/v1/comments/2").json()
+        assert rows(second) == (2, 2)
+    # Relabelling history under the new model is rescore --from-db's job, not the server's.
+    assert [h["model_version"] for h in old["history"]] == [FAKE_VERSION]
+    assert (new["label"], new["model_version"]) == ("outstanding", "2026.02.02-fake0002")
 
 
 def test_results_need_the_api_key_when_configured(storage: dict[str, object]) -> None:
