@@ -154,6 +154,15 @@ def test_plan_batches_respects_both_budgets() -> None:
     assert [1] in batches  # the long one alone
 
 
+def test_plan_batches_groups_similar_lengths() -> None:
+    # Well within both budgets, yet the short rows are not padded to the long ones' length.
+    lengths = [12, 60, 11, 58, 13, 59, 10, 61]
+    batches = plan_batches(lengths, max_batch=64, max_tokens=4096)
+    assert sorted(sorted(b) for b in batches) == [[0, 2, 4, 6], [1, 3, 5, 7]]
+    # When a separate call costs more than the padding it saves, rows share one.
+    assert plan_batches([10, 11, 12], max_batch=64, max_tokens=4096) == [[0, 1, 2]]
+
+
 def test_softmax_with_temperature() -> None:
     logits = np.array([[2.0, 0.0, 0.0]])
     assert softmax(logits, 1.0)[0, 0] > softmax(logits, 2.0)[0, 0] > 1 / 3
