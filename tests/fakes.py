@@ -55,6 +55,7 @@ class FakeClassifier:
         self.fail_on = fail_on
         self.release = threading.Event()  # set it to let a paused call go on
         self.release.set()
+        self.entered = threading.Event()  # set by every call, as it starts
 
     @property
     def version(self) -> str:
@@ -63,6 +64,7 @@ class FakeClassifier:
     def predict_scores(
         self, texts: Sequence[str], batch_size: int = 32, batch_tokens: int = 2048
     ) -> tuple[np.ndarray, list[bool]]:
+        self.entered.set()
         self.release.wait(timeout=10)
         if self.delay:
             threading.Event().wait(self.delay)
