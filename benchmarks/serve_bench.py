@@ -1,6 +1,6 @@
 """Throughput and latency of the service beside a naive baseline, measured in the same run.
 
-    .venv/bin/python -m benchmarks.serve_bench [--seconds 15] [--json results.json]
+    .venv/bin/python -m benchmarks.serve_bench [--rounds 3] [--seconds 15] [--json FILE]
 
 Starts ``feedback-classifier serve`` (ours) and ``benchmarks/naive_app.py`` under uvicorn
 (the baseline: ``transformers.pipeline`` called once per request, same size of model), one
@@ -14,8 +14,9 @@ at a time on free loopback ports, and for each measures:
 
 then in-process throughput (``Classifier.predict_scores`` on 64-comment lists, and the
 pipeline on the same lists). Comments are sampled from ``training/data/*.jsonl``: those of
-10 to 60 tokens, as most real comments are. It prints a markdown table and, with
-``--json``, writes every figure.
+10 to 60 tokens, as most real comments are. With ``--rounds N`` the two servers are
+measured N times, alternating which goes first, and each figure comes from the median
+run. It prints markdown tables and, with ``--json``, writes every figure of every round.
 
 The load generator (``benchmarks/loadgen.py``) runs in this process and shares the cores
 with the server: its CPU use, the server's and everything else's on the machine are
@@ -301,13 +302,17 @@ def timed(
 def in_process_ours(
     model: Path, texts: list[str], chunk: int, seconds: float
 ) -> tuple[float, float]:
+    from model.bucketing import CALL_COST_TOKENS
     from model.classifier import Classifier
     from service.settings import load_settings
 
     settings = load_settings(model_path=model)
     clf = Classifier.load(model, backend=settings.backend, threads=settings.threads)
     return timed(
-        lambda part: clf.predict_scores(part, settings.batch_max_size, settings.batch_max_tokens),
+        # As the service runs it (service/runtime.py).
+        lambda part: clf.predict_scores(
+            part, settings.batch_max_size, settings.batch_max_tokens, call_cost=CALL_COST_TOKENS
+        ),
         texts,
         chunk,
         seconds,

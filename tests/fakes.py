@@ -62,7 +62,11 @@ class FakeClassifier:
         return self.meta.version
 
     def predict_scores(
-        self, texts: Sequence[str], batch_size: int = 32, batch_tokens: int = 2048
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        batch_tokens: int = 2048,
+        call_cost: int | None = None,
     ) -> tuple[np.ndarray, list[bool]]:
         self.entered.set()
         self.release.wait(timeout=10)
