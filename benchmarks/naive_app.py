@@ -1,8 +1,8 @@
 """The naive baseline: a FastAPI app that calls ``transformers.pipeline`` once per request.
 
-This is how such a service is usually first written, and what the issue's figures
-(about 70 req/s, p99 about 600 ms at 32 connections) were measured on. It serves the same
-size of model as ours, in fp32 torch:
+This is how such a service is usually first written, and the kind of app the issue's
+figures describe (about 70 req/s, p99 about 600 ms at 32 connections, 500 MB). It serves
+the same size of model as ours, in fp32 torch with the pipeline's defaults:
 
 - ``pipeline("text-classification")`` needs a ``BertForSequenceClassification`` folder, so
   :func:`export_hf_folder` writes one into a temporary folder from our built model: our
