@@ -1,4 +1,8 @@
-"""Typed dependencies that routes declare: the runtime, its settings, an API-key check."""
+"""Typed dependencies that routes declare: the runtime, its settings, an API-key check.
+
+They are ``async def`` although they never await: FastAPI runs a plain ``def`` dependency
+on its threadpool, a thread hop for each of them on every request.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from service.runtime import Runtime
 from service.settings import Settings
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -19,14 +23,14 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_settings(runtime: RuntimeDep) -> Settings:
+async def get_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def require_api_key(
+async def require_api_key(
     settings: SettingsDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> None:

@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 
 from model.artifact import ArtifactMeta
+from model.bucketing import CALL_COST_TOKENS
 from model.classifier import Classifier, to_prediction
 from model.labels import LABELS
 from service.batching import BatchStats, MicroBatcher
@@ -50,7 +51,11 @@ class Scorer(Protocol):
     def version(self) -> str: ...
 
     def predict_scores(
-        self, texts: Sequence[str], batch_size: int = ..., batch_tokens: int = ...
+        self,
+        texts: Sequence[str],
+        batch_size: int = ...,
+        batch_tokens: int = ...,
+        call_cost: int | None = ...,
     ) -> tuple[np.ndarray, list[bool]]: ...
 
 
@@ -75,20 +80,30 @@ class Runtime:
         self.batcher: MicroBatcher | None = None
         self.load_error: str | None = None
         self._task: asyncio.Task[None] | None = None
-        self.db = Database(settings)
         self._db_task: asyncio.Task[None] | None = None
+        self._callback_transport = callback_transport
+        self._fresh_workers()
+
+    def _fresh_workers(self) -> None:
+        """The database, pending worker and callback sender of one start-stop cycle."""
+        self.db = Database(self.settings)
         self.pending = PendingWorker(self)
         self.callbacks = (
-            CallbackSender(settings, self.metrics, callback_transport)
-            if settings.callback_url
+            CallbackSender(self.settings, self.metrics, self._callback_transport)
+            if self.settings.callback_url
             else None
         )
+        self._closed = False
 
     @property
     def ready(self) -> bool:
         return self.batcher is not None
 
     def start(self) -> None:
+        # An app whose lifespan ran before (test harnesses restart them) gets new workers:
+        # the old ones' threads and connections were shut down with it.
+        if self._closed:
+            self._fresh_workers()
         self._task = asyncio.create_task(self._load(), name="load-model")
         self._db_task = asyncio.create_task(self.db.open(), name="open-database")
         self.pending.start()
@@ -108,8 +123,13 @@ class Runtime:
             on_batch=self.metrics.observe_batch, on_queue=self.metrics.queue_depth.set
         )
         batcher = MicroBatcher(
+            # Each run holds whatever requests were waiting, of any lengths: cut it into
+            # batches of similar length (a third less work for 32 typical comments).
             lambda texts: classifier.predict_scores(
-                texts, self.settings.batch_max_size, self.settings.batch_max_tokens
+                texts,
+                self.settings.batch_max_size,
+                self.settings.batch_max_tokens,
+                call_cost=CALL_COST_TOKENS,
             ),
             max_size=self.settings.batch_max_size,
             max_wait_ms=self.settings.batch_max_wait_ms,
@@ -148,6 +168,8 @@ class Runtime:
         if self.callbacks is not None:
             await self.callbacks.close()
         await self.db.close()
+        self.classifier, self.batcher, self._closed = None, None, True
+        self.metrics.ready.set(0)
 
     async def classify(self, texts: Sequence[str]) -> tuple[list[dict[str, Any]], str]:
         """Label ``texts`` (already validated) through the micro-batcher."""

@@ -9,13 +9,20 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 EXAMPLE_SCORES = {"poor": 0.01, "good": 0.08, "outstanding": 0.91}
 
+# Declared in the schema only: the service checks these itself (``service/validation.py``),
+# so that a blank text gets the ``invalid_input`` error that names it, not pydantic's.
+NON_BLANK: dict[str, Any] = {"minLength": 1, "pattern": r"\S"}
+TEXT_HELP = "Not blank; at most FEEDBACK_MAX_TEXT_CHARS characters (20,000 by default)."
+
 
 class ClassifyRequest(BaseModel):
     """One comment to label."""
 
     model_config = ConfigDict(extra="forbid")
     text: StrictStr = Field(
-        examples=["I can't believe you had that waiting on me, I am blown away."]
+        description=TEXT_HELP,
+        examples=["I can't believe you had that waiting on me, I am blown away."],
+        json_schema_extra=NON_BLANK,
     )
 
 
@@ -24,14 +31,17 @@ class Document(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     id: StrictStr | None = Field(None, examples=["zd-48213"])
-    text: StrictStr
+    text: StrictStr = Field(description=TEXT_HELP, json_schema_extra=NON_BLANK)
 
 
 class BatchRequest(BaseModel):
     """Several comments to label in one request."""
 
     model_config = ConfigDict(extra="forbid")
-    documents: list[Document]
+    documents: list[Document] = Field(
+        description="At least one; at most FEEDBACK_MAX_BATCH_DOCUMENTS (256 by default).",
+        json_schema_extra={"minItems": 1},
+    )
 
 
 class ClassifyResponse(BaseModel):

@@ -55,14 +55,20 @@ class FakeClassifier:
         self.fail_on = fail_on
         self.release = threading.Event()  # set it to let a paused call go on
         self.release.set()
+        self.entered = threading.Event()  # set by every call, as it starts
 
     @property
     def version(self) -> str:
         return self.meta.version
 
     def predict_scores(
-        self, texts: Sequence[str], batch_size: int = 32, batch_tokens: int = 2048
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        batch_tokens: int = 2048,
+        call_cost: int | None = None,
     ) -> tuple[np.ndarray, list[bool]]:
+        self.entered.set()
         self.release.wait(timeout=10)
         if self.delay:
             threading.Event().wait(self.delay)

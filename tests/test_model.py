@@ -154,6 +154,25 @@ def test_plan_batches_respects_both_budgets() -> None:
     assert [1] in batches  # the long one alone
 
 
+def test_plan_batches_by_call_cost_groups_similar_lengths() -> None:
+    # Well within both budgets, so filling makes one batch padded to 61 tokens; with a cost
+    # per call the short rows are not padded to the long ones' length.
+    lengths = [12, 60, 11, 58, 13, 59, 10, 61]
+    assert len(plan_batches(lengths, max_batch=64, max_tokens=4096)) == 1
+    batches = plan_batches(lengths, max_batch=64, max_tokens=4096, call_cost=32)
+    assert sorted(sorted(b) for b in batches) == [[0, 2, 4, 6], [1, 3, 5, 7]]
+    # When another call costs more than the padding it saves, rows share one.
+    assert plan_batches([10, 11, 12], max_batch=64, max_tokens=4096, call_cost=32) == [[0, 1, 2]]
+    # Both budgets still hold.
+    lengths = [10, 200, 12, 11, 9, 13, 10]
+    batches = plan_batches(lengths, max_batch=3, max_tokens=64, call_cost=32)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert all(
+        len(b) <= 3 and (len(b) == 1 or max(lengths[i] for i in b) * len(b) <= 64) for b in batches
+    )
+    assert [1] in batches
+
+
 def test_softmax_with_temperature() -> None:
     logits = np.array([[2.0, 0.0, 0.0]])
     assert softmax(logits, 1.0)[0, 0] > softmax(logits, 2.0)[0, 0] > 1 / 3

@@ -416,14 +416,14 @@ def test_full_queue_answers_503_with_retry_after() -> None:
         ):
             await app.state.runtime.wait_ready()
             fake.release.clear()  # the model stalls: requests pile up
-            # The first text must be running before the rest arrive; sent together, which
-            # one the batcher takes first depends on thread timing (flaky on a busy box).
-            tasks = [asyncio.create_task(client.post("/v1/classify", json={"text": "t0"}))]
-            await asyncio.sleep(0.2)
-            tasks += [
-                asyncio.create_task(client.post("/v1/classify", json={"text": f"t{i}"}))
-                for i in range(1, 8)
-            ]
+            fake.entered.clear()
+
+            def post(i: int) -> asyncio.Task[httpx.Response]:
+                return asyncio.create_task(client.post("/v1/classify", json={"text": f"t{i}"}))
+
+            tasks = [post(0)]
+            await asyncio.to_thread(fake.entered.wait, 5)  # the model has t0, and stalls
+            tasks += [post(i) for i in range(1, 8)]
             await asyncio.sleep(0.3)
             fake.release.set()
             return await asyncio.gather(*tasks)

@@ -25,6 +25,11 @@ class OnnxBackend:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or available_cores()
         options.inter_op_num_threads = 1
+        # Otherwise ONNX Runtime's worker threads busy-wait for the next parallel section,
+        # taking the cores from the service's event loop and from every other process: on
+        # 2 cores shared with other work, the service answered 2-3x fewer requests with
+        # spinning on. When the cores are otherwise idle, spinning is up to 10% faster.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

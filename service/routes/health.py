@@ -10,6 +10,12 @@ from service.schemas import ErrorResponse, Health, Info
 
 router = APIRouter(tags=["operations"])
 
+NOT_READY = {"model": ErrorResponse, "description": "Still loading, or failed to load."}
+UNAUTHORIZED = {
+    "model": ErrorResponse,
+    "description": "Missing or wrong API key (when keys are configured).",
+}
+
 
 @router.get("/healthz", response_model=Health)
 async def healthz() -> Health:
@@ -20,16 +26,25 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Health,
-    responses={503: {"model": ErrorResponse, "description": "Still loading, or failed to load."}},
+    responses={503: NOT_READY},
 )
 async def readyz(runtime: RuntimeDep) -> Health:
-    """The model is loaded and warm: send traffic."""
+    """The model is loaded and warm, and storage has been opened once: send traffic."""
     if not runtime.ready:
         raise NotReady(runtime.not_ready_message())
+    if not runtime.db.ready:
+        # Only at start: a database lost later answers 503 on the storage routes alone,
+        # so that classification keeps its replicas in the load balancer.
+        raise NotReady("storage is not open yet (connecting or migrating)")
     return Health(status="ready")
 
 
-@router.get("/info", response_model=Info, dependencies=[Authenticated])
+@router.get(
+    "/info",
+    response_model=Info,
+    dependencies=[Authenticated],
+    responses={401: UNAUTHORIZED, 503: NOT_READY},
+)
 async def info(runtime: RuntimeDep) -> Info:
     """The serving model (id, version, labels, recorded metrics) and the request limits."""
     return Info(**runtime.info())
