@@ -98,8 +98,23 @@ class Classifier:
         texts = check_texts(texts)
         if not texts:
             return np.zeros((0, len(LABELS)), dtype=np.float32), []
-        rows = self.encoder.token_ids(texts)
-        probs = np.empty((len(texts), len(LABELS)), dtype=np.float32)
+        return self.predict_token_ids(self.encoder.token_ids(texts), batch_size, batch_tokens)
+
+    def predict_token_ids(
+        self,
+        rows: Sequence[tuple[list[int], bool]],
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+    ) -> tuple[np.ndarray, list[bool]]:
+        """:meth:`predict_scores` on rows already tokenised by ``self.encoder.token_ids``.
+
+        Lets a caller tokenise the next texts in another thread while these run.
+
+        >>> rows = clf.encoder.token_ids(["thx, sorted"])   # doctest: +SKIP
+        >>> clf.predict_token_ids(rows)[0].shape           # doctest: +SKIP
+        (1, 3)
+        """
+        probs = np.empty((len(rows), len(LABELS)), dtype=np.float32)
         for batch in plan_batches([len(ids) for ids, _ in rows], batch_size, batch_tokens):
             encoded = self.encoder.pad([rows[i] for i in batch])
             logits = self.backend.logits(encoded.input_ids, encoded.attention_mask)
