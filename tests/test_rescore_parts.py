@@ -15,6 +15,7 @@ import pytest
 from service.rescore.checkpoint import Checkpoint, WorkDir, open_output
 from service.rescore.errors import RescoreError
 from service.rescore.progress import Progress
+from service.rescore.ray_engine import read_tasks
 from service.rescore.sinks import CsvSink, JsonlSink, ParquetPartsSink, csv_cell
 from service.rescore.sources import Chunk, Position, detect_format, open_source
 
@@ -222,3 +223,10 @@ def test_progress_logs_rate_and_eta_when_not_a_terminal(caplog: pytest.LogCaptur
     estimate = Progress(io.StringIO(), done=0, size_bytes=1000, clock=lambda: 0.0)
     estimate.rows = 50
     assert estimate.total(offset=250) == 200
+
+
+def test_ray_read_tasks_give_each_worker_several() -> None:
+    assert read_tasks(1, 4) == 1
+    assert read_tasks(4, 2) == 4
+    assert read_tasks(100, 2) == 8  # 13 chunks each
+    assert read_tasks(1_000_000, 8) == 2000
