@@ -60,6 +60,15 @@ def test_csv_rows_are_strings_with_broken_rows_flagged(tmp_path: Path) -> None:
     assert chunks[-1].next == Position(7, path.stat().st_size)
 
 
+def test_csv_fields_longer_than_the_csv_modules_default_limit(tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    long_text = "slow " * 60_000  # 300 KB, over the csv module's 128 KiB default
+    path.write_text(f'id,text\n1,"{long_text}"\n')
+    with open_source(str(path), "csv") as source:
+        (chunk,) = source.chunks(10)
+    assert chunk.rows == [{"id": "1", "text": long_text}]
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
 def test_resuming_at_a_chunk_gives_the_same_rows_as_reading_on(tmp_path: Path, fmt: str) -> None:
     rows = [{"id": str(i), "text": f"comment {i} " + "é" * (i % 4)} for i in range(23)]

@@ -37,7 +37,7 @@ _BOM = "\ufeff"
 # A row as read, why it could not be read whole (or None), and the byte offset after it.
 Record = tuple[dict[str, Any], str | None, int | None]
 # Comments can be long; the csv module's default field limit (128 KiB) is not a file error.
-csv.field_size_limit(1 << 28)
+CSV_FIELD_LIMIT = 1 << 28
 
 
 @dataclass(frozen=True)
@@ -258,6 +258,7 @@ class CsvSource(_LineSource):
 
     def __init__(self, path: str, stdin: IO[bytes] | None = None) -> None:
         super().__init__(path, stdin)
+        csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
         try:
             self.columns = self._header()
         except RescoreError:
