@@ -67,18 +67,20 @@ class Classifier:
         backend: str = "onnx",
         build_dir: str | Path | None = None,
         threads: int | None = None,
+        spin: bool = True,
     ) -> Classifier:
         """Load an artifact folder, building its full model and ONNX files first if missing.
 
         ``backend`` is ``onnx`` (int8, default), ``onnx-fp32`` or ``torch``; ``threads``
-        defaults to the cores available.
+        defaults to the cores available. ``spin=False`` lets idle ONNX Runtime threads
+        sleep rather than spin: better for batch jobs on cores shared with other work.
         """
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         meta = read_meta(path)
         built = ensure_built(path, build_dir, required_files(backend))
         encoder = TextEncoder.from_file(built / TOKENIZER_FILE, meta.max_length)
-        return cls(meta, encoder, open_backend(backend, built, threads))
+        return cls(meta, encoder, open_backend(backend, built, threads, spin))
 
     @property
     def version(self) -> str:

@@ -328,7 +328,7 @@ class ChunkScorer:
         import ray
 
         files = ray.get(model) if isinstance(model, ray.ObjectRef) else model
-        self.classifier = Classifier.load(_install_model(files), threads=threads)
+        self.classifier = Classifier.load(_install_model(files), threads=threads, spin=False)
         self.size = size
 
     def __call__(self, batch: pa.Table) -> pa.Table:
