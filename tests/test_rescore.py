@@ -312,6 +312,14 @@ def test_missing_model_is_a_clean_error(tmp_path: Path) -> None:
     )
 
 
+def test_a_model_that_cannot_load_leaves_no_unfinished_run(tiny_copy: Path, tmp_path: Path) -> None:
+    (tiny_copy / "adapter.safetensors").unlink()  # unbuilt, and now unbuildable
+    source = write(tmp_path / "history.csv", ROWS[:2])
+    code, _, err = run(str(source), "-o", str(tmp_path / "out.csv"), "--model", str(tiny_copy))
+    assert (code, err) == (1, f"Error: {tiny_copy} has no adapter.safetensors\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv", "model"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

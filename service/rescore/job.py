@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
@@ -41,6 +41,8 @@ from service.rescore.sources import (
 log = logging.getLogger("service.rescore")
 
 DEFAULT_CHUNK_ROWS = 1024
+# Scored chunks of a source from a position on, in input order, in chunks of a size.
+Engine = Callable[[RowSource, Position, int], Iterator[ScoredChunk]]
 ENGINES = ("local", "ray")
 # What must match for --resume to continue an unfinished run.
 _RESUME_KEYS = (
@@ -126,6 +128,8 @@ def run_job(
         check_columns(source, job)
         version = read_meta(job.model).version
         identity = _identity(job, version)
+        # Load the model first: if it cannot be, no OUTPUT.partial/ is left behind.
+        engine = open_engine(job)
         out = _Output(job, source, identity, stdout)
         try:
             checkpoint = out.checkpoint
@@ -140,7 +144,7 @@ def run_job(
             )
             try:
                 if not checkpoint.complete:
-                    for scored in _engine(job, source, start, version):
+                    for scored in engine(source, start, job.chunk_size):
                         rejected = out.write(scored, version)
                         progress.advance(len(scored.chunk.rows), rejected, scored.chunk.next.offset)
             finally:
@@ -197,20 +201,23 @@ def _identity(job: RescoreJob, version: str) -> dict[str, Any]:
     return identity
 
 
-def _engine(
-    job: RescoreJob, source: RowSource, start: Position, version: str
-) -> Iterator[ScoredChunk]:
+def open_engine(job: RescoreJob) -> Engine:
+    """The engine ``job`` names, with its model loaded (local) or ready to ship (Ray)."""
     if job.engine == "ray":
-        from service.rescore.ray_engine import score_with_ray
+        from service.rescore.ray_engine import ray_engine
 
-        return score_with_ray(job, source, start, version)
+        return ray_engine(job)
     if job.engine != "local":
         raise RescoreError(f"unknown engine {job.engine!r}; choose one of {', '.join(ENGINES)}")
     from model.classifier import Classifier
 
     # A batch job usually shares its cores; spinning threads would halve its speed then.
     classifier = Classifier.load(job.model, threads=job.threads, spin=False)
-    return score_locally(source, start, job.chunk_size, classifier, job.text_column)
+
+    def local(source: RowSource, start: Position, size: int) -> Iterator[ScoredChunk]:
+        return score_locally(source, start, size, classifier, job.text_column)
+
+    return local
 
 
 class _Output:

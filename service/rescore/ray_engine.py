@@ -26,6 +26,7 @@ import pickle
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +47,7 @@ from service.rescore.sources import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from service.rescore.job import RescoreJob
+    from service.rescore.job import Engine, RescoreJob
 
 log = logging.getLogger("service.rescore")
 
@@ -62,26 +63,36 @@ _MODEL_FILES = (
 )
 
 
-def score_with_ray(
-    job: RescoreJob, source: RowSource, start: Position, version: str
-) -> Iterator[ScoredChunk]:
-    """Scored chunks of ``job.input`` from ``start`` on, in input order, scored on Ray."""
+def ray_engine(job: RescoreJob) -> Engine:
+    """The Ray engine for ``job``: checks Ray is installed and reads the model to ship."""
     if job.input == STDIO:
         raise RescoreError("--engine ray reads files on the cluster; stdin needs --engine local")
     try:
-        import ray
-        from ray.data import ActorPoolStrategy, DataContext
+        import ray  # noqa: F401
     except ImportError as exc:
         raise RescoreError(
             "--engine ray needs Ray: pip install 'feedback-classifier[ray]'"
         ) from exc
+    model = model_files(job.model)
+
+    def on_ray(source: RowSource, start: Position, size: int) -> Iterator[ScoredChunk]:
+        return score_with_ray(replace(job, chunk_size=size), source, start, model)
+
+    return on_ray
+
+
+def score_with_ray(
+    job: RescoreJob, source: RowSource, start: Position, model: dict[str, bytes]
+) -> Iterator[ScoredChunk]:
+    """Scored chunks of ``job.input`` from ``start`` on, in input order, scored on Ray."""
+    import ray
+    from ray.data import ActorPoolStrategy, DataContext
 
     threads = job.threads or DEFAULT_WORKER_THREADS
     starts, ends = plan_chunks(source, start, job.chunk_size)
     if not starts:
         return  # nothing (left) to score
     log.info("%d chunks of %d rows to score on Ray", len(starts), job.chunk_size)
-    model = model_files(job.model)
     started = _connect(ray, job.ray_address)
     try:
         context = DataContext.get_current()
