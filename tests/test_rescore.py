@@ -488,3 +488,44 @@ def test_ray_engine_equals_local_engine(
     assert [r["n"] for r in out] == list(range(len(rows)))
     # one chunk of 16 scored alone is what Classifier.predict sees for those 16 texts
     assert out[16:32] == expected(classifier, rows[16:32], "jsonl")
+
+
+@pytest.mark.filterwarnings("ignore:.*is deprecated:DeprecationWarning:ray.data.context")
+@pytest.mark.ray
+def test_a_run_that_died_resumes_on_ray(
+    tiny_artifact: Path,
+    model: list[str],
+    tmp_path: Path,
+    ray_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from service.rescore import job as rescore_job
+
+    source = tmp_path / "history.csv"
+    _big_input(source, 100)
+    write_chunk = rescore_job._Output.write
+    calls = []
+
+    def dies_on_the_third_chunk(self: Any, scored: Any, version: str) -> int:
+        calls.append(scored.chunk.start)
+        if len(calls) == 3:
+            raise MemoryError("the machine ran out of memory")  # any crash will do
+        return write_chunk(self, scored, version)
+
+    monkeypatch.setattr(rescore_job._Output, "write", dies_on_the_third_chunk)
+    job = rescore_job.RescoreJob(
+        str(source), str(tmp_path / "out.csv"), "csv", "csv", model=tiny_artifact, chunk_size=16
+    )
+    with pytest.raises(MemoryError):
+        rescore_job.run_job(job)
+    monkeypatch.setattr(rescore_job._Output, "write", write_chunk)
+    assert _checkpoint_rows(tmp_path / "out.csv.partial") == 32
+    common = ["--chunk-size", "16", *model]
+    code, _, err = run(
+        str(source), "-o", str(tmp_path / "out.csv"), "--resume", "--engine", "ray", *common
+    )
+    assert code == 0, err
+    assert "rescored 100 rows (68 in this run" in err
+    code, _, err = run(str(source), "-o", str(tmp_path / "straight.csv"), *common)
+    assert code == 0, err
+    assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "straight.csv").read_bytes()
