@@ -12,6 +12,7 @@ import logging
 import click
 
 from model.errors import FeedbackError
+from service.rescore.cli import rescore_command
 from service.serve import serve_command
 from training.cli import evaluate_command, export_command, train_command
 
@@ -51,3 +52,4 @@ main.add_command(train_command)
 main.add_command(evaluate_command)
 main.add_command(export_command)
 main.add_command(serve_command)
+main.add_command(rescore_command)

@@ -176,3 +176,9 @@ def test_plan_batches_by_call_cost_groups_similar_lengths() -> None:
 def test_softmax_with_temperature() -> None:
     logits = np.array([[2.0, 0.0, 0.0]])
     assert softmax(logits, 1.0)[0, 0] > softmax(logits, 2.0)[0, 0] > 1 / 3
+
+
+def test_threads_that_sleep_instead_of_spinning_give_the_same_scores(tiny_artifact: Path) -> None:
+    spinning = Classifier.load(tiny_artifact).predict_scores(TEXTS)[0]
+    sleeping = Classifier.load(tiny_artifact, spin=False).predict_scores(TEXTS)[0]
+    np.testing.assert_array_equal(sleeping, spinning)

@@ -34,18 +34,20 @@ def required_files(backend: str) -> tuple[str, ...]:
     return (*files, build.TOKENIZER_FILE)
 
 
-def open_backend(backend: str, build_dir: Path, threads: int | None = None) -> Backend:
-    """Open a backend on a built model folder."""
+def open_backend(
+    backend: str, build_dir: Path, threads: int | None = None, spin: bool = False
+) -> Backend:
+    """Open a backend on a built model folder; ONNX threads sleep when idle unless ``spin``."""
     from model import build
 
     if backend == "onnx":
         from model.backends.onnx import OnnxBackend
 
-        return OnnxBackend(build_dir / build.ONNX_INT8, threads, name="onnx")
+        return OnnxBackend(build_dir / build.ONNX_INT8, threads, name="onnx", spin=spin)
     if backend == "onnx-fp32":
         from model.backends.onnx import OnnxBackend
 
-        return OnnxBackend(build_dir / build.ONNX_FP32, threads, name="onnx-fp32")
+        return OnnxBackend(build_dir / build.ONNX_FP32, threads, name="onnx-fp32", spin=spin)
     if backend == "torch":
         from model.backends.torch import TorchBackend
 

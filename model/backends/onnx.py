@@ -18,18 +18,22 @@ def available_cores() -> int:
 
 
 class OnnxBackend:
-    def __init__(self, path: Path, threads: int | None = None, name: str = "onnx") -> None:
+    def __init__(
+        self, path: Path, threads: int | None = None, name: str = "onnx", spin: bool = False
+    ) -> None:
         self.name = name
         # A self-hosted service sends nothing home: ONNX Runtime's usage telemetry stays off.
         ort.disable_telemetry_events()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or available_cores()
         options.inter_op_num_threads = 1
-        # Otherwise ONNX Runtime's worker threads busy-wait for the next parallel section,
-        # taking the cores from the service's event loop and from every other process: on
-        # 2 cores shared with other work, the service answered 2-3x fewer requests with
-        # spinning on. When the cores are otherwise idle, spinning is up to 10% faster.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if not spin:
+            # Otherwise ONNX Runtime's worker threads busy-wait for the next parallel
+            # section, taking the cores from the service's event loop, from a rescore's
+            # tokeniser thread and from every other process: on 2 cores shared with other
+            # work, spinning cost 2-3x in requests answered and about 2x in rescore speed.
+            # On cores of its own, spinning can be up to 10% faster.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
