@@ -15,12 +15,22 @@ FORMAT_CHOICE = click.Choice(FORMATS)
 
 
 @click.command("rescore")
-@click.argument("input_path", metavar="INPUT", type=str)
+@click.argument("input_path", metavar="[INPUT]", type=str, required=False)
 @click.option(
     "-o",
     "--output",
-    required=True,
     help="Output file (CSV, JSONL or Parquet by extension), or - for stdout.",
+)
+@click.option(
+    "--from-db",
+    is_flag=True,
+    help="Re-label the comments the service stored (FEEDBACK_DATABASE_URL, else the SQLite "
+    "file in FEEDBACK_DATA_DIR), adding predictions under the new model version.",
+)
+@click.option(
+    "--only-missing",
+    is_flag=True,
+    help="With --from-db: only comments without a prediction from this model version.",
 )
 @click.option(
     "--format",
@@ -79,8 +89,10 @@ FORMAT_CHOICE = click.Choice(FORMATS)
     help="Rows read, scored and checkpointed together. A resumed run keeps its own.",
 )
 def rescore_command(
-    input_path: str,
-    output: str,
+    input_path: str | None,
+    output: str | None,
+    from_db: bool,
+    only_missing: bool,
     input_format: str | None,
     output_format: str | None,
     text_column: str,
@@ -109,6 +121,11 @@ def rescore_command(
     OUTPUT.partial/, checkpointed after every chunk. After a crash or kill, the same
     command with --resume continues where it stopped.
 
+    With --from-db (no INPUT, no -o), the comments stored by the service get a new
+    prediction row each, under this model's version, beside their older ones. Running it
+    again is safe (a comment keeps one prediction per version); --only-missing skips the
+    comments this version already labelled, so an interrupted run resumes cheaply.
+
     \b
     Exit codes:
       0  done (rejected rows do not make a run fail)
@@ -124,7 +141,15 @@ def rescore_command(
       zcat history.jsonl.gz | feedback-classifier rescore - --format jsonl -o labelled.parquet
       feedback-classifier rescore history.parquet -o - --output-format jsonl | head
       feedback-classifier rescore history.parquet -o labelled.parquet --engine ray
+      FEEDBACK_DATABASE_URL=postgresql+psycopg://... feedback-classifier rescore --from-db
     """
+    if from_db:
+        _rescore_database(input_path, output, only_missing, engine, model_path, chunk_size, threads)
+        return
+    if only_missing:
+        raise click.UsageError("--only-missing goes with --from-db")
+    if input_path is None or output is None:
+        raise click.UsageError("give INPUT and -o OUTPUT (or --from-db)")
     if resume and output == STDIO:
         raise click.UsageError(
             "output to stdout cannot be resumed; write to a file to use --resume"
@@ -158,4 +183,24 @@ def rescore_command(
         workers=workers,
     )
     summary = run_job(job)
+    click.echo(summary.line(), err=True)
+
+
+def _rescore_database(
+    input_path: str | None,
+    output: str | None,
+    only_missing: bool,
+    engine: str,
+    model_path: Path,
+    chunk_size: int,
+    threads: int | None,
+) -> None:
+    from service.rescore.database import rescore_database
+    from service.settings import load_settings
+
+    if input_path is not None or output is not None:
+        raise click.UsageError("--from-db reads and writes the database: drop INPUT and -o")
+    if engine != "local":
+        raise click.UsageError("--from-db runs on the local engine")
+    summary = rescore_database(load_settings(), model_path, only_missing, chunk_size, threads)
     click.echo(summary.line(), err=True)

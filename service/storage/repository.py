@@ -211,6 +211,36 @@ def pending_comments(
     return [PendingComment(row.id, row.text, row.provider, row.external_id) for row in rows]
 
 
+def comments_to_rescore(
+    conn: Connection, after_id: int, limit: int, skip_version: str | None = None
+) -> list[PendingComment]:
+    """Comments after ``after_id``, oldest first; with ``skip_version``, only those that
+    have no prediction from that model version yet (``rescore --only-missing``)."""
+    query = select(comments.c.id, comments.c.text, comments.c.provider, comments.c.external_id)
+    if skip_version is not None:
+        query = query.where(
+            ~exists().where(
+                predictions.c.comment_id == comments.c.id,
+                predictions.c.model_version == skip_version,
+            )
+        )
+    rows = conn.execute(query.where(comments.c.id > after_id).order_by(comments.c.id).limit(limit))
+    return [PendingComment(row.id, row.text, row.provider, row.external_id) for row in rows]
+
+
+def count_to_rescore(conn: Connection, skip_version: str | None = None) -> int:
+    """How many comments :func:`comments_to_rescore` will yield in all."""
+    query = select(func.count()).select_from(comments)
+    if skip_version is not None:
+        query = query.where(
+            ~exists().where(
+                predictions.c.comment_id == comments.c.id,
+                predictions.c.model_version == skip_version,
+            )
+        )
+    return int(conn.execute(query).scalar_one())
+
+
 def _with_latest() -> Select[Any]:
     newest = (
         select(func.max(predictions.c.id))
