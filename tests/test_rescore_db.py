@@ -159,3 +159,20 @@ def test_unreachable_database_is_one_clear_error(tiny_artifact: Path) -> None:
         "Error: the database at postgresql+psycopg://nobody:***@127.0.0.1:1/none is not available: "
     )
     assert "secret" not in result.stderr
+
+
+def test_parquet_without_pyarrow_says_which_extra(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import service.rescore.cli as rescore_cli
+
+    monkeypatch.setattr(rescore_cli, "find_spec", lambda name: None)
+    (tmp_path / "in.csv").write_text("text\nthx\n")
+    result = CliRunner().invoke(
+        main, ["rescore", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.parquet")]
+    )
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: Parquet needs pyarrow, which this install lacks: "
+        "pip install 'feedback-classifier[parquet]'\n"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 import click
@@ -162,6 +163,11 @@ def rescore_command(
             )
     except RescoreError as exc:
         raise click.UsageError(str(exc)) from exc
+    if "parquet" in (input_format, output_format) and find_spec("pyarrow") is None:
+        raise RescoreError(
+            "Parquet needs pyarrow, which this install lacks: "
+            "pip install 'feedback-classifier[parquet]'"
+        )
     if engine == "ray" and input_path == STDIO:
         raise click.UsageError(
             "--engine ray reads files on the cluster; stdin needs --engine local"
