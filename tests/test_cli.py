@@ -19,7 +19,7 @@ def run(*args: str) -> tuple[int, str, str]:
 def test_help_lists_the_subcommands() -> None:
     code, out, _ = run("--help")
     assert code == 0
-    for name in ("train", "evaluate", "export"):
+    for name in ("train", "evaluate", "export", "serve", "rescore"):
         assert f"  {name} " in out
 
 
