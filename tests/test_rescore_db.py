@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from model.classifier import Classifier
 from service.cli import main
@@ -27,8 +28,15 @@ def env(storage: dict[str, object]) -> dict[str, str]:
     return {"FEEDBACK_DATA_DIR": str(storage["data_dir"])}
 
 
-def seed(storage: dict[str, object]) -> object:
+@pytest.fixture
+def seeded(storage: dict[str, object]) -> Iterator[Engine]:
     """Three stored comments; the first already labelled by an older model."""
+    engine = seed(storage)
+    yield engine
+    engine.dispose()  # PostgreSQL connections left open would warn in a later test
+
+
+def seed(storage: dict[str, object]) -> Engine:
     if "data_dir" in storage:
         Path(str(storage["data_dir"])).mkdir(parents=True)
     engine = make_engine(database_url(Settings(**storage)), 5)  # type: ignore[arg-type]
@@ -44,8 +52,8 @@ def seed(storage: dict[str, object]) -> object:
     return engine
 
 
-def predictions(engine: object) -> list[tuple[int, str, str]]:
-    with engine.begin() as conn:  # type: ignore[attr-defined]
+def predictions(engine: Engine) -> list[tuple[int, str, str]]:
+    with engine.begin() as conn:
         rows = conn.execute(
             select(Prediction.comment_id, Prediction.model_version, Prediction.label).order_by(
                 Prediction.comment_id, Prediction.model_version
@@ -62,9 +70,9 @@ def rescore(storage: dict[str, object], model: Path, *args: str) -> tuple[int, s
 
 
 def test_from_db_adds_a_prediction_per_comment_and_keeps_history(
-    storage: dict[str, object], tiny_artifact: Path
+    storage: dict[str, object], seeded: Engine, tiny_artifact: Path
 ) -> None:
-    engine = seed(storage)
+    engine = seeded
     clf = Classifier.load(tiny_artifact)
     expected = [p.label for p in clf.predict(TEXTS)]
 
@@ -91,11 +99,11 @@ def test_from_db_adds_a_prediction_per_comment_and_keeps_history(
 
 
 def test_only_missing_labels_what_this_version_lacks(
-    storage: dict[str, object], tiny_artifact: Path
+    storage: dict[str, object], seeded: Engine, tiny_artifact: Path
 ) -> None:
-    engine = seed(storage)
+    engine = seeded
     version = Classifier.load(tiny_artifact).version
-    with engine.begin() as conn:  # type: ignore[attr-defined]
+    with engine.begin() as conn:
         repo.add_predictions(conn, [repo.NewPrediction(2, "poor", {}, False, version)], NOW)
 
     code, err = rescore(storage, tiny_artifact, "--only-missing")
