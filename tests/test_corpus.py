@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from model.labels import LABELS
+from tests.test_quality import GUIDE_EXAMPLES
 from training.data import CORPUS_DIR, iter_jsonl
 from training.dedup import near_duplicate_pairs
 
@@ -63,6 +64,18 @@ def test_no_near_duplicates_within_a_split(name: str) -> None:
 def test_no_near_duplicates_between_test_and_training_data() -> None:
     pairs = near_duplicate_pairs(
         [r["text"] for r in WRITTEN], others=[r["text"] for r in SPLITS["test"]]
+    )
+    assert pairs == []
+
+
+def test_no_comment_rewords_a_guide_example() -> None:
+    # The guide's examples are a quality target: none of them, nor a close rewording, may
+    # be in the corpus. 0.75 is well below a near-duplicate; the closest comment today is
+    # "great, appreciate the help" beside "... I really appreciate your help." (0.69).
+    pairs = near_duplicate_pairs(
+        [text for text, _ in GUIDE_EXAMPLES],
+        threshold=0.75,
+        others=[r["text"] for rows in SPLITS.values() for r in rows],
     )
     assert pairs == []
 
