@@ -131,3 +131,52 @@ def test_missing_model_is_a_clean_error(tmp_path: Path) -> None:
     code, _, err = run("export", "--model", str(tmp_path / "none"))
     assert code == 1
     assert err == f"Error: model artifact {tmp_path / 'none'} does not exist or is not a folder\n"
+
+
+def test_evaluate_fits_the_baselines_on_the_models_own_training_data(
+    tiny_copy: Path, tmp_path: Path
+) -> None:
+    args = ["evaluate", "--model", str(tiny_copy), "--data", str(SMALL_CSV)]
+    args += ["--text-column", "comment", "--label-column", "rating", "--output-dir", str(tmp_path)]
+    code, out, _ = run(*args)
+    assert code == 0, out
+    assert "TF-IDF + logistic regression" in out
+
+    meta = json.loads((tiny_copy / "artifact.json").read_text())
+    recorded = meta["data"]["train"]["sha256"]
+    meta["data"]["train"]["sha256"] = "0" * 64
+    (tiny_copy / "artifact.json").write_text(json.dumps(meta))
+    code, out, err = run(*args)
+    assert code == 1
+    assert err == (
+        f"Error: the train data of model {meta['version']} has changed since it was trained "
+        f"(recorded sha256 000000000000..., now {recorded[:12]}...); pass --baseline-train "
+        "FILE to fit the baselines on a file of your choice\n"
+    )
+
+
+def test_evaluate_reads_a_real_comment_split_from_the_nhs_files(
+    tiny_artifact: Path, tmp_path: Path
+) -> None:
+    from tests.test_nhs import PHASE1, V6, reference_file, write_nhs_files
+
+    nhs_dir = write_nhs_files(tmp_path / "nhs-fft")
+    texts = [t for t, _ in PHASE1[:4] + V6[:2]]
+    labels = ["poor", "good", "good", "outstanding", "poor", "good"]
+    ref = reference_file(tmp_path / "nhs-test.jsonl", list(zip(texts, labels, strict=True)))
+    code, out, _ = run(
+        "evaluate",
+        "--model",
+        str(tiny_artifact),
+        "--data",
+        str(ref),
+        "--nhs-dir",
+        str(nhs_dir),
+        "--no-baselines",
+        "--output-dir",
+        str(tmp_path),
+    )
+    assert code == 0, out
+    assert out.startswith(
+        f"Evaluation of {json.loads((tiny_artifact / 'artifact.json').read_text())['version']} on nhs-test.jsonl (6 comments)\n"
+    )

@@ -1,9 +1,9 @@
 """Baselines trained or run on the same data as the model, for the evaluation report.
 
 - VADER: the lexicon's compound score, cut into three labels at the two thresholds that
-  give the best macro-F1 on the training split;
+  give the best macro-F1 on the training data;
 - TF-IDF + logistic regression: word 1-2 grams and character 2-5 grams, trained on the
-  training split.
+  training split with each comment's weight (the weakly labelled NHS comments count less).
 """
 
 from __future__ import annotations
@@ -67,7 +67,11 @@ class TfidfBaseline:
         )
 
     def fit(self, examples: list[Example]) -> TfidfBaseline:
-        self._pipeline.fit([e.text for e in examples], [e.label for e in examples])
+        self._pipeline.fit(
+            [e.text for e in examples],
+            [e.label for e in examples],
+            logisticregression__sample_weight=[e.weight for e in examples],
+        )
         return self
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:

@@ -48,8 +48,11 @@ def render_card(meta: ArtifactMeta) -> str:
     for name, info in data.items():
         labels = ", ".join(f"{k} {v}" for k, v in info.get("labels", {}).items())
         where = info.get("files") or info.get("folder") or ""
+        if isinstance(where, list):
+            where = ", ".join(f"`{w}`" for w in where)
+        dev_rows = f" and {info['dev_rows']} in the dev split" if "dev_rows" in info else ""
         sections.append(
-            f"- **{name}**: {info.get('rows')} comments ({labels}); sha256 "
+            f"- **{name}**: {info.get('rows')} comments ({labels}){dev_rows}; sha256 "
             f"`{str(info.get('sha256', ''))[:16]}…` {where}"
         )
     sections.append("## Metrics")
@@ -59,6 +62,16 @@ def render_card(meta: ArtifactMeta) -> str:
             "Dev split (used for checkpoint choice and calibration):",
             _metrics_table({"this model": dev}),
         ]
+        parts = dev.get("parts", {})
+        if parts:
+            sections.append(
+                "Of which: "
+                + "; ".join(
+                    f"`{source}` {p['n']} comments, macro-F1 {p['macro_f1']:.3f}"
+                    for source, p in parts.items()
+                )
+                + "."
+            )
     for name, evaluation in meta.metrics.get("evaluations", {}).items():
         rows = {"this model": evaluation["model"], **evaluation.get("baselines", {})}
         sections += [

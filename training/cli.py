@@ -11,6 +11,8 @@ from model.artifact import DEFAULT_ARTIFACT
 
 FORMAT_CHOICE = click.Choice(["csv", "jsonl", "parquet"])
 CORPUS_DIR = Path(__file__).parent / "data"
+# Where the shared data sits beside a checkout of this repository.
+DEFAULT_NHS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "nhs-fft"
 MODEL_OPTION = click.option(
     "--model",
     "model_path",
@@ -57,9 +59,18 @@ MODEL_OPTION = click.option(
     "--nhs-dir",
     type=click.Path(file_okay=False, path_type=Path),
     envvar="FEEDBACK_NHS_DIR",
-    help="Add the weakly labelled NHS comments from this folder (e.g. ../shared/data/nhs-fft).",
+    help="Add NHS comments from this folder (e.g. ../shared/data/nhs-fft): a weakly labelled "
+    "sample, the hand-labelled training comments, and hand-labelled real comments in dev.",
 )
-@click.option("--nhs-max", default=3000, show_default=True, help="At most this many NHS comments.")
+@click.option(
+    "--nhs-max", default=3000, show_default=True, help="At most this many weakly labelled ones."
+)
+@click.option(
+    "--nhs-hand-weight",
+    default=2.0,
+    show_default=True,
+    help="Weight of a hand-labelled NHS comment (a written one weighs 1).",
+)
 @click.option("--epochs", default=4.0, show_default=True)
 @click.option("--batch-size", default=32, show_default=True)
 @click.option("--lr", default=5e-4, show_default=True, help="Learning rate of the LoRA adapters.")
@@ -81,6 +92,7 @@ def train_command(
     output: Path,
     nhs_dir: Path | None,
     nhs_max: int,
+    nhs_hand_weight: float,
     epochs: float,
     batch_size: int,
     lr: float,
@@ -111,6 +123,7 @@ def train_command(
         data_format=data_format,
         nhs_dir=nhs_dir,
         nhs_max=nhs_max,
+        nhs_hand_weight=nhs_hand_weight,
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
@@ -150,9 +163,16 @@ def train_command(
 @click.option(
     "--baseline-train",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=str(CORPUS_DIR / "train.jsonl"),
-    show_default=True,
-    help="Labelled file the baselines (VADER thresholds, TF-IDF + LR) are fit on.",
+    help="Labelled file the baselines (VADER thresholds, TF-IDF + LR) are fit on. "
+    "Default: the model's own training data, rebuilt from its artifact.",
+)
+@click.option(
+    "--nhs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="FEEDBACK_NHS_DIR",
+    help="The NHS FFT files, for the hand-labelled real comments (training/data/nhs-*.jsonl) "
+    "and for rebuilding a training sample drawn from them. Default: the folder the model "
+    f"was trained with, else {DEFAULT_NHS_DIR}.",
 )
 @click.option("--baselines/--no-baselines", default=True, show_default=True)
 @click.option(
@@ -173,7 +193,8 @@ def evaluate_command(
     text_column: str,
     label_column: str,
     data_format: str | None,
-    baseline_train: Path,
+    baseline_train: Path | None,
+    nhs_dir: Path | None,
     baselines: bool,
     output_dir: Path,
     record: bool,
@@ -181,23 +202,42 @@ def evaluate_command(
 ) -> None:
     """Accuracy, macro-F1, per-label P/R/F1, confusion matrix and ECE, beside baselines.
 
+    The baselines are fit on the model's own training data unless --baseline-train names
+    a file. The hand-labelled real comments (training/data/nhs-test.jsonl, nhs-dev.jsonl)
+    hold no text: it is read from the NHS files.
+
     \b
-    Example:
+    Examples:
       feedback-classifier evaluate --data training/data/test.jsonl --record
+      feedback-classifier evaluate --data training/data/nhs-test.jsonl --nhs-dir ../shared/data/nhs-fft
     """
     from model.artifact import read_meta, write_meta
     from model.classifier import Classifier
     from training.card import write_card
     from training.data import load_labelled
     from training.evaluate import evaluate
+    from training.nhs import is_nhs_reference, load_nhs_test
 
-    examples = load_labelled(data, text_column, label_column, data_format, min_per_class=1)
-    train_examples = load_labelled(baseline_train, min_per_class=1) if baselines else None
+    meta = read_meta(model_path)
+    if nhs_dir is None:
+        recorded = meta.data.get("nhs", {}).get("folder")
+        candidates = [Path(recorded)] if recorded else []
+        nhs_dir = next((p for p in [*candidates, DEFAULT_NHS_DIR] if p.is_dir()), None)
+    if is_nhs_reference(data):
+        examples = load_nhs_test(nhs_dir or DEFAULT_NHS_DIR, data)
+    else:
+        examples = load_labelled(data, text_column, label_column, data_format, min_per_class=1)
+    train_examples = None
+    if baselines and baseline_train:
+        train_examples = load_labelled(baseline_train, min_per_class=1)
+    elif baselines:
+        from training.train import training_data_of
+
+        train_examples = training_data_of(meta, nhs_dir)
     classifier = Classifier.load(model_path, backend=backend)
     report = evaluate(classifier, examples, data.name, train_examples, output_dir)
     click.echo(json.dumps(report.as_record(), indent=2) if as_json else report.render())
     if record:
-        meta = read_meta(model_path)
         meta.metrics.setdefault("evaluations", {})[data.name] = report.as_record()
         write_meta(model_path, meta)
         write_card(model_path, meta)

@@ -12,7 +12,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from model.tokenizer import TextEncoder
 from training.calibration import expected_calibration_error, fit_temperature
 from training.card import write_card
 from training.data import (
+    DataError,
     Example,
     hash_examples,
     label_counts,
@@ -42,7 +43,7 @@ from training.data import (
     stratified_split,
 )
 from training.metrics import classification_metrics
-from training.nhs import load_nhs
+from training.nhs import comment_hash, held_out_hashes, load_nhs, load_nhs_hand
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class TrainConfig:
     nhs_dir: Path | None = None  # weakly labelled NHS comments, down-weighted (training/nhs.py)
     nhs_weight: float = 1.0  # multiplies the per-score weights in training/nhs.py
     nhs_max: int = 3000  # at most this many NHS comments, drawn with the seed
+    nhs_hand_weight: float = 2.0  # hand-labelled NHS comments (best of 1, 2, 3 on real dev)
     # Model
     lora_rank: int = 16
     lora_alpha: float = 32.0
@@ -134,6 +136,11 @@ def load_data(config: TrainConfig) -> tuple[list[Example], list[Example], dict[s
         weak, report = load_nhs(config.nhs_dir, config.nhs_weight)
         random.Random(config.seed).shuffle(weak)
         weak = weak[: config.nhs_max]
+        # Drawn before the hand-labelled comments leave, so that labelling more of them
+        # never reshuffles the rest of the sample.
+        hand, hand_dev = load_nhs_hand(config.nhs_dir)
+        hand_labelled = {comment_hash(e.text) for e in hand + hand_dev} | held_out_hashes()
+        weak = [e for e in weak if comment_hash(e.text) not in hand_labelled]
         sources["nhs"] = {
             "folder": str(config.nhs_dir),
             "rows": len(weak),
@@ -141,8 +148,47 @@ def load_data(config: TrainConfig) -> tuple[list[Example], list[Example], dict[s
             "sha256": hash_examples(weak),
             "mapping": report.summary(),
         }
-        train = train + weak
+        if hand or hand_dev:
+            hand = [replace(e, weight=config.nhs_hand_weight) for e in hand]
+            sources["nhs_hand"] = {
+                "files": ["training/data/nhs-train.jsonl", "training/data/nhs-dev.jsonl"],
+                "rows": len(hand),
+                "labels": label_counts(hand),
+                "dev_rows": len(hand_dev),
+                "dev_labels": label_counts(hand_dev),
+                "sha256": hash_examples(hand + hand_dev),
+            }
+        train = train + weak + hand
+        dev = dev + hand_dev
     return train, dev, sources
+
+
+def training_data_of(meta: ArtifactMeta, nhs_dir: Path | None = None) -> list[Example]:
+    """A model's own training examples, rebuilt from its recorded config.
+
+    The rebuilt data must hash as the artifact recorded, so that baselines compared with
+    the model are trained on exactly what the model saw. ``nhs_dir`` overrides the recorded
+    NHS folder (a relative path that no longer resolves, another machine); it is used only
+    when the model was trained with NHS comments.
+    """
+    known = {f.name for f in fields(TrainConfig)} - {"output"}
+    recorded = {k: v for k, v in meta.training.items() if k in known}
+    config = TrainConfig(output=Path("."), **recorded)
+    config.train_files = [Path(p) for p in config.train_files]
+    config.dev_file = Path(config.dev_file) if config.dev_file else None
+    if config.nhs_dir:
+        config.nhs_dir = nhs_dir or Path(config.nhs_dir)
+    train_set, _, sources = load_data(config)
+    for part in ("train", "nhs", "nhs_hand"):
+        then = meta.data.get(part, {}).get("sha256", "absent")
+        now = sources.get(part, {}).get("sha256", "absent")
+        if then != now:
+            raise DataError(
+                f"the {part} data of model {meta.version} has changed since it was trained "
+                f"(recorded sha256 {then[:12]}..., now {now[:12]}...); "
+                "pass --baseline-train FILE to fit the baselines on a file of your choice"
+            )
+    return train_set
 
 
 def class_factors(examples: list[Example]) -> list[float]:
@@ -302,6 +348,16 @@ def train(config: TrainConfig) -> ArtifactMeta:
     dev_metrics = classification_metrics(dev_logits.argmax(1), dev_labels)
     dev_metrics["ece_uncalibrated"] = expected_calibration_error(softmax(dev_logits), dev_labels)
     dev_metrics["ece"] = expected_calibration_error(softmax(dev_logits, temperature), dev_labels)
+    sources_in_dev = sorted({e.source for e in dev_set})
+    if len(sources_in_dev) > 1:  # e.g. written comments and hand-labelled real ones
+        dev_metrics["parts"] = {}
+        for source in sources_in_dev:
+            idx = np.array([e.source == source for e in dev_set])
+            part = classification_metrics(dev_logits[idx].argmax(1), dev_labels[idx])
+            dev_metrics["parts"][source] = {k: part[k] for k in ("n", "accuracy", "macro_f1")}
+            log.info(
+                "dev part %s: macro-F1 %.4f (%d comments)", source, part["macro_f1"], part["n"]
+            )
 
     today = dt.datetime.now(dt.UTC)
     meta = ArtifactMeta(
