@@ -160,6 +160,12 @@ def load_data(config: TrainConfig) -> tuple[list[Example], list[Example], dict[s
             }
         train = train + weak + hand
         dev = dev + hand_dev
+        sources["dev"] = {
+            "rows": len(dev),
+            "labels": label_counts(dev),
+            "sha256": hash_examples(dev),
+            "parts": {"written": sources["dev"]["rows"], "nhs_hand": len(hand_dev)},
+        }
     return train, dev, sources
 
 
