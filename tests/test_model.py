@@ -114,6 +114,22 @@ def test_a_stale_build_is_rebuilt(tiny_copy: Path) -> None:
     )
 
 
+def test_a_damaged_onnx_file_is_a_clear_error_and_deleting_the_build_mends_it(
+    tiny_copy: Path,
+) -> None:
+    built = ensure_built(tiny_copy)
+    onnx_file = built / "model.int8.onnx"
+    onnx_file.write_bytes(onnx_file.read_bytes()[:1000])  # cut short, as by a full disk
+    with pytest.raises(ArtifactError) as err:
+        Classifier.load(tiny_copy)
+    assert str(err.value).startswith(f"ONNX Runtime cannot load {onnx_file} (")
+    assert str(err.value).endswith(
+        f"the file is damaged or incomplete. Delete {built} and load the model again to rebuild it."
+    )
+    shutil.rmtree(built)
+    assert Classifier.load(tiny_copy).predict(["thanks, sorted"])[0].label in LABELS
+
+
 def test_artifact_with_other_labels_is_refused(tiny_copy: Path) -> None:
     meta_path = tiny_copy / "artifact.json"
     raw = json.loads(meta_path.read_text())

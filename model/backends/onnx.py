@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from model.errors import ArtifactError
+
 
 def available_cores() -> int:
     """Cores this process may run on (respects CPU affinity, e.g. in containers)."""
@@ -35,7 +37,15 @@ class OnnxBackend:
             # On cores of its own, spinning can be up to 10% faster.
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        try:
+            self._session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # ONNX Runtime raises its own, unexported error types
+            raise ArtifactError(
+                f"ONNX Runtime cannot load {path} ({type(exc).__name__}): the file is damaged "
+                f"or incomplete. Delete {path.parent} and load the model again to rebuild it."
+            ) from exc
 
     def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         (out,) = self._session.run(
