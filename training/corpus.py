@@ -94,15 +94,17 @@ def drop_near_duplicates(
     return [r for k, r in enumerate(rows) if k not in drop], [rows[k]["id"] for k in sorted(drop)]
 
 
-def dev_split(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """A stratified, deterministic dev split by hash of id."""
+def dev_split(
+    rows: list[dict[str, Any]], fraction: float = DEV_FRACTION
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A stratified, deterministic dev split by hash of id: ``fraction`` of each label."""
     train, dev = [], []
     for label in LABELS:
         group = sorted(
             (r for r in rows if r["label"] == label),
             key=lambda r: hashlib.sha256(r["id"].encode()).hexdigest(),
         )
-        cut = round(len(group) * DEV_FRACTION)
+        cut = round(len(group) * fraction)
         dev += group[:cut]
         train += group[cut:]
     return sorted(train, key=lambda r: r["id"]), sorted(dev, key=lambda r: r["id"])

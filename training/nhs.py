@@ -117,11 +117,17 @@ def is_nhs_reference(path: Path) -> bool:
     return '"nhs_sha256"' in first
 
 
-def load_nhs_reference(folder: str | Path, path: str | Path, source: str) -> list[Example]:
-    """Hand-labelled NHS comments: labels from ``path``, texts from the NHS files."""
+def load_nhs_reference(
+    folder: str | Path, path: str | Path, source: str, texts: dict[str, str] | None = None
+) -> list[Example]:
+    """Hand-labelled NHS comments: labels from ``path``, texts from the NHS files.
+
+    ``texts`` is :func:`_all_comments` of ``folder`` when the caller has read it already.
+    """
     folder, path = Path(folder), Path(path)
-    _check_folder(folder)
-    texts = _all_comments(folder)
+    if texts is None:
+        _check_folder(folder)
+        texts = _all_comments(folder)
     examples, missing = [], []
     for rownum, row in enumerate(iter_jsonl(path), start=1):
         text = texts.get(row["nhs_sha256"])
@@ -145,8 +151,14 @@ def load_nhs_test(folder: str | Path, path: str | Path | None = None) -> list[Ex
 def load_nhs_hand(folder: str | Path) -> tuple[list[Example], list[Example]]:
     """Hand-labelled real comments for training and for the dev split (none in the test)."""
 
+    if not (HAND_FILE.is_file() or HAND_DEV_FILE.is_file()):
+        return [], []
+    folder = Path(folder)
+    _check_folder(folder)
+    texts = _all_comments(folder)  # both files resolve against one read of the NHS files
+
     def read(path: Path, source: str) -> list[Example]:
-        return load_nhs_reference(folder, path, source) if path.is_file() else []
+        return load_nhs_reference(folder, path, source, texts) if path.is_file() else []
 
     return read(HAND_FILE, "nhs-hand"), read(HAND_DEV_FILE, "nhs-hand-dev")
 

@@ -16,13 +16,12 @@ The comments' text stays in the NHS files: it is never written here.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from training.corpus import cohen_kappa
+from training.corpus import cohen_kappa, dev_split
 from training.data import CORPUS_DIR, iter_jsonl
 
 
@@ -70,22 +69,6 @@ def merge(
     return sorted(rows, key=lambda r: r["id"]), agreement
 
 
-def split_off(
-    rows: list[dict[str, Any]], fraction: float
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Keep and held rows: ``fraction`` of each label, chosen by hash of id."""
-    keep, held = [], []
-    for label in sorted({r["label"] for r in rows}):
-        group = sorted(
-            (r for r in rows if r["label"] == label),
-            key=lambda r: hashlib.sha256(r["id"].encode()).hexdigest(),
-        )
-        cut = round(len(group) * fraction)
-        held += group[:cut]
-        keep += group[cut:]
-    return sorted(keep, key=lambda r: r["id"]), sorted(held, key=lambda r: r["id"])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -105,7 +88,7 @@ def main() -> None:
     rows, agreement = merge(args.sample, args.labels, adjudicated)
     parts = {args.name: rows}
     if args.dev_name:
-        parts[args.name], parts[args.dev_name] = split_off(rows, args.dev_fraction)
+        parts[args.name], parts[args.dev_name] = dev_split(rows, args.dev_fraction)
     for name, part in parts.items():
         with open(args.out / f"nhs-{name}.jsonl", "w", encoding="utf-8") as handle:
             for row in part:
