@@ -2,8 +2,8 @@
 
 An artifact is a folder holding:
 
-- ``artifact.json``: labels (``id2label``), base encoder, LoRA settings, temperature,
-  training config, data hashes, metrics and the version id;
+- ``artifact.json``: labels (``id2label``), base encoder, LoRA settings, calibration
+  (temperature and per-label offsets), training config, data hashes, metrics and the version id;
 - ``adapter.safetensors``: what differs from the base encoder (LoRA matrices and the
   classification head), a few MB;
 - ``MODEL_CARD.md``: the human-readable card.
@@ -55,6 +55,9 @@ class ArtifactMeta:
     base_model: dict[str, str]
     max_length: int
     temperature: float
+    # Per-label offsets added to logits / temperature, fitted with it on dev (all 0 in
+    # artifacts made before they existed).
+    bias: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     lora: LoraConfig = field(default_factory=LoraConfig)
     model_id: str = "feedback-classifier"
     training: dict[str, Any] = field(default_factory=dict)
@@ -78,12 +81,16 @@ class ArtifactMeta:
                     f"(this version reads format {FORMAT_VERSION})"
                 )
             lora = raw.get("lora", {})
+            bias = raw.get("bias", [0.0, 0.0, 0.0])
+            if not isinstance(bias, list) or len(bias) != len(raw["id2label"]):
+                raise ValueError(f"bias must hold one offset per label, not {bias!r}")
             return cls(
                 version=str(raw["version"]),
                 id2label=check_id2label(raw["id2label"]),
                 base_model=dict(raw["base_model"]),
                 max_length=int(raw["max_length"]),
                 temperature=float(raw["temperature"]),
+                bias=[float(b) for b in bias],
                 lora=LoraConfig(
                     rank=int(lora.get("rank", 16)),
                     alpha=float(lora.get("alpha", 32.0)),

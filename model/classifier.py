@@ -30,8 +30,13 @@ class Prediction:
     truncated: bool
 
 
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+def softmax(
+    logits: np.ndarray, temperature: float = 1.0, bias: Sequence[float] | None = None
+) -> np.ndarray:
+    """Probabilities of ``logits / temperature + bias``, row by row."""
     z = logits.astype(np.float64) / temperature
+    if bias is not None:
+        z += np.asarray(bias, dtype=np.float64)
     z -= z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
@@ -131,7 +136,7 @@ class Classifier:
         for batch in plan_batches(lengths, batch_size, batch_tokens, call_cost):
             encoded = self.encoder.pad([rows[i] for i in batch])
             logits = self.backend.logits(encoded.input_ids, encoded.attention_mask)
-            probs[batch] = softmax(logits, self.meta.temperature)
+            probs[batch] = softmax(logits, self.meta.temperature, self.meta.bias)
         return probs, [truncated for _, truncated in rows]
 
     def predict(

@@ -204,6 +204,7 @@ class Runtime:
                 "backend": self.settings.backend,
                 "max_length": meta.max_length,
                 "temperature": meta.temperature,
+                "bias": meta.bias,
             },
             "labels": list(LABELS),
             "metrics": meta.metrics,

@@ -3,15 +3,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.calibration import expected_calibration_error, fit_temperature, reliability
+from training.calibration import (
+    expected_calibration_error,
+    fit_scaling,
+    fit_temperature,
+    reliability,
+)
 from training.metrics import classification_metrics
 
 
-def sample(n: int, temperature: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Logits whose labels are drawn from softmax(logits / temperature)."""
+def sample(
+    n: int, temperature: float, seed: int = 0, bias: tuple[float, ...] = (0.0, 0.0, 0.0)
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logits whose labels are drawn from softmax(logits / temperature + bias)."""
     rng = np.random.default_rng(seed)
     logits = rng.normal(0, 3, size=(n, 3))
-    z = logits / temperature
+    z = logits / temperature + np.array(bias)
     probs = np.exp(z - z.max(1, keepdims=True))
     probs /= probs.sum(1, keepdims=True)
     labels = np.array([rng.choice(3, p=p) for p in probs])
@@ -21,6 +28,30 @@ def sample(n: int, temperature: float, seed: int = 0) -> tuple[np.ndarray, np.nd
 def test_temperature_recovers_the_true_one() -> None:
     logits, labels = sample(20000, temperature=2.5)
     assert fit_temperature(logits, labels) == pytest.approx(2.5, rel=0.06)
+
+
+def test_scaling_recovers_the_true_temperature_and_offsets() -> None:
+    logits, labels = sample(20000, temperature=1.8, seed=2, bias=(0.3, 0.0, 1.1))
+    temperature, bias = fit_scaling(logits, labels)
+    assert temperature == pytest.approx(1.8, rel=0.06)
+    assert bias[0] == 0.0
+    # Only differences between offsets matter: the truth relative to the first label.
+    assert bias[1:] == pytest.approx([-0.3, 0.8], abs=0.1)
+
+
+def test_scaling_without_a_prior_shift_finds_offsets_near_zero() -> None:
+    logits, labels = sample(20000, temperature=2.5, seed=3)
+    temperature, bias = fit_scaling(logits, labels)
+    assert temperature == pytest.approx(2.5, rel=0.06)
+    assert bias == pytest.approx([0.0, 0.0, 0.0], abs=0.08)
+
+
+def test_too_few_rows_of_a_label_fit_the_temperature_alone() -> None:
+    logits, labels = sample(2000, temperature=1.5, seed=4, bias=(0.0, 0.0, 1.0))
+    few = np.concatenate([np.flatnonzero(labels != 0), np.flatnonzero(labels == 0)[:29]])
+    temperature, bias = fit_scaling(logits[few], labels[few])
+    assert bias == [0.0, 0.0, 0.0]
+    assert temperature == fit_temperature(logits[few], labels[few])
 
 
 def test_ece_is_small_for_calibrated_and_large_for_overconfident_scores() -> None:

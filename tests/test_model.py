@@ -139,6 +139,33 @@ def test_artifact_with_other_labels_is_refused(tiny_copy: Path) -> None:
         Classifier.load(tiny_copy)
 
 
+def test_calibration_offsets_are_applied_and_optional(tiny_copy: Path) -> None:
+    meta_path = tiny_copy / "artifact.json"
+    raw = json.loads(meta_path.read_text())
+    raw["bias"] = [0.0, 0.0, 40.0]  # a huge offset: every comment becomes outstanding
+    meta_path.write_text(json.dumps(raw))
+    assert {p.label for p in Classifier.load(tiny_copy).predict(TEXTS)} == {"outstanding"}
+    del raw["bias"]  # artifacts made before the offsets existed: temperature only
+    meta_path.write_text(json.dumps(raw))
+    clf = Classifier.load(tiny_copy)
+    assert clf.meta.bias == [0.0, 0.0, 0.0]
+    rows = clf.encoder.token_ids(TEXTS[:1])
+    encoded = clf.encoder.pad(rows)
+    logits = clf.backend.logits(encoded.input_ids, encoded.attention_mask)
+    np.testing.assert_allclose(
+        clf.predict_scores(TEXTS[:1])[0], softmax(logits, clf.meta.temperature), rtol=1e-6
+    )
+
+
+def test_calibration_offsets_must_match_the_labels(tiny_copy: Path) -> None:
+    meta_path = tiny_copy / "artifact.json"
+    raw = json.loads(meta_path.read_text())
+    raw["bias"] = [0.0, 0.1]
+    meta_path.write_text(json.dumps(raw))
+    with pytest.raises(ArtifactError, match="bias must hold one offset per label"):
+        Classifier.load(tiny_copy)
+
+
 def test_missing_artifact_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="does not exist or is not a folder"):
         Classifier.load(tmp_path / "nowhere")
@@ -192,6 +219,14 @@ def test_plan_batches_by_call_cost_groups_similar_lengths() -> None:
 def test_softmax_with_temperature() -> None:
     logits = np.array([[2.0, 0.0, 0.0]])
     assert softmax(logits, 1.0)[0, 0] > softmax(logits, 2.0)[0, 0] > 1 / 3
+
+
+def test_softmax_offsets_move_the_label() -> None:
+    logits = np.array([[2.0, 0.0, 1.5]])
+    assert softmax(logits, 2.0).argmax() == 0
+    shifted = softmax(logits, 2.0, [0.0, 0.0, 0.5])
+    assert shifted.argmax() == 2
+    np.testing.assert_allclose(shifted.sum(), 1.0, rtol=1e-6)
 
 
 def test_threads_that_sleep_instead_of_spinning_give_the_same_scores(tiny_artifact: Path) -> None:

@@ -39,7 +39,9 @@ def render_card(meta: ArtifactMeta) -> str:
         f"{', '.join(meta.lora.targets)}; mean pooling; linear head over {', '.join(LABELS)}.",
         f"- Window: {meta.max_length} tokens at inference (longer comments keep their head "
         "and tail and are flagged `truncated`).",
-        f"- Calibration: temperature {meta.temperature:.3f}, fitted on the dev split.",
+        f"- Calibration: temperature {meta.temperature:.3f} and label offsets "
+        f"{' / '.join(f'{b:+.3f}' for b in meta.bias)} ({', '.join(LABELS)}), fitted on the "
+        "dev split.",
         f"- Training: {training.get('total_steps', '?')} steps, best at step "
         f"{training.get('best_step', '?')}, seed {training.get('seed', '?')}, "
         f"{training.get('minutes', '?')} minutes on {training.get('threads') or 'all'} CPU threads.",

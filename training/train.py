@@ -1,7 +1,7 @@
 """Fine-tune all-MiniLM-L6-v2 with LoRA into a poor/good/outstanding classifier.
 
 Reads top to bottom: config (every default in one place) -> data -> network -> training
-loop with dev evaluation, keeping the best checkpoint -> temperature calibration on dev ->
+loop with dev evaluation, keeping the best checkpoint -> calibration on dev (temperature, label offsets) ->
 artifact (adapters, metadata, model card).
 """
 
@@ -31,7 +31,7 @@ from model.build import TOKENIZER_FILE, base_model_dir, base_model_info
 from model.labels import ID2LABEL, LABELS
 from model.network import FeedbackNet
 from model.tokenizer import TextEncoder
-from training.calibration import expected_calibration_error, fit_temperature
+from training.calibration import expected_calibration_error, fit_scaling
 from training.card import write_card
 from training.data import (
     DataError,
@@ -348,18 +348,23 @@ def train(config: TrainConfig) -> ArtifactMeta:
     save_file(net_state, str(adapter_path))
     net.load_adapter(adapter_path)
     dev_logits = predict_logits(net, encoder, dev_texts)
-    temperature = fit_temperature(dev_logits, dev_labels)
+    temperature, bias = fit_scaling(dev_logits, dev_labels)
     from model.classifier import softmax
 
-    dev_metrics = classification_metrics(dev_logits.argmax(1), dev_labels)
+    # What the calibrated model says: the offsets can change a few labels, not only scores.
+    dev_probs = softmax(dev_logits, temperature, bias)
+    dev_metrics = classification_metrics(dev_probs.argmax(1), dev_labels)
+    dev_metrics["macro_f1_uncalibrated"] = classification_metrics(dev_logits.argmax(1), dev_labels)[
+        "macro_f1"
+    ]
     dev_metrics["ece_uncalibrated"] = expected_calibration_error(softmax(dev_logits), dev_labels)
-    dev_metrics["ece"] = expected_calibration_error(softmax(dev_logits, temperature), dev_labels)
+    dev_metrics["ece"] = expected_calibration_error(dev_probs, dev_labels)
     sources_in_dev = sorted({e.source for e in dev_set})
     if len(sources_in_dev) > 1:  # e.g. written comments and hand-labelled real ones
         dev_metrics["parts"] = {}
         for source in sources_in_dev:
             idx = np.array([e.source == source for e in dev_set])
-            part = classification_metrics(dev_logits[idx].argmax(1), dev_labels[idx])
+            part = classification_metrics(dev_probs[idx].argmax(1), dev_labels[idx])
             dev_metrics["parts"][source] = {k: part[k] for k in ("n", "accuracy", "macro_f1")}
             log.info(
                 "dev part %s: macro-F1 %.4f (%d comments)", source, part["macro_f1"], part["n"]
@@ -372,6 +377,7 @@ def train(config: TrainConfig) -> ArtifactMeta:
         base_model=base_model_info(),
         max_length=config.max_length,
         temperature=round(temperature, 6),
+        bias=[round(b, 6) for b in bias],
         lora=lora,
         training={
             **config.describe(),
