@@ -231,6 +231,7 @@ def test_health_ready_and_info(client: TestClient) -> None:
     info = client.get("/info").json()
     assert info["model"]["id"] == "fake-classifier"
     assert info["model"]["version"] == FAKE_VERSION
+    assert (info["model"]["temperature"], info["model"]["bias"]) == (1.0, [0.0, 0.0, 0.0])
     assert info["labels"] == ["poor", "good", "outstanding"]
     assert info["metrics"] == FAKE_METRICS
     assert info["limits"] == {
