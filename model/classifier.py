@@ -31,7 +31,7 @@ class Prediction:
 
 
 def softmax(
-    logits: np.ndarray, temperature: float = 1.0, bias: Sequence[float] | None = None
+    logits: np.ndarray, temperature: float = 1.0, bias: Sequence[float] | np.ndarray | None = None
 ) -> np.ndarray:
     """Probabilities of ``logits / temperature + bias``, row by row."""
     z = logits.astype(np.float64) / temperature
@@ -64,6 +64,7 @@ class Classifier:
         self.meta = meta
         self.encoder = encoder
         self.backend = backend
+        self._bias = np.asarray(meta.bias, dtype=np.float64)  # once, not per batch
 
     @classmethod
     def load(
@@ -136,7 +137,7 @@ class Classifier:
         for batch in plan_batches(lengths, batch_size, batch_tokens, call_cost):
             encoded = self.encoder.pad([rows[i] for i in batch])
             logits = self.backend.logits(encoded.input_ids, encoded.attention_mask)
-            probs[batch] = softmax(logits, self.meta.temperature, self.meta.bias)
+            probs[batch] = softmax(logits, self.meta.temperature, self._bias)
         return probs, [truncated for _, truncated in rows]
 
     def predict(

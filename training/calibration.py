@@ -12,10 +12,13 @@ import itertools
 import numpy as np
 
 
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
 def nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
-    z = logits.astype(np.float64) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    log_probs = log_softmax(logits.astype(np.float64) / temperature)
     return float(-log_probs[np.arange(len(labels)), labels].mean())
 
 
@@ -71,9 +74,7 @@ def fit_scaling(logits: np.ndarray, labels: np.ndarray) -> tuple[float, list[flo
     def objective(params: np.ndarray) -> tuple[float, np.ndarray]:
         scale = np.exp(-params[0])
         bias = np.concatenate([[0.0], params[1:]])
-        z = x * scale + bias
-        z -= z.max(axis=1, keepdims=True)
-        log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        log_probs = log_softmax(x * scale + bias)
         residual = (np.exp(log_probs) - onehot) / n
         grad_log_t = -scale * float((residual * x).sum())
         return float(-(log_probs * onehot).sum() / n), np.concatenate(

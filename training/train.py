@@ -1,8 +1,8 @@
 """Fine-tune all-MiniLM-L6-v2 with LoRA into a poor/good/outstanding classifier.
 
 Reads top to bottom: config (every default in one place) -> data -> network -> training
-loop with dev evaluation, keeping the best checkpoint -> calibration on dev (temperature, label offsets) ->
-artifact (adapters, metadata, model card).
+loop with dev evaluation, keeping the best checkpoint -> calibration on dev (temperature
+and label offsets) -> artifact (adapters, metadata, model card).
 """
 
 from __future__ import annotations
