@@ -99,7 +99,21 @@ def test_a_test_comment_missing_from_the_nhs_files_is_an_error(
     with pytest.raises(DataError) as err:
         load_nhs_test(nhs_dir, ref)
     assert str(err.value) == (
-        f"nhs-test.jsonl: 1 comments (rows [2]...) are not in {nhs_dir}; "
+        f"nhs-test.jsonl: 1 comment (row 2) is not in {nhs_dir}; "
+        "the NHS files differ from the ones the split was labelled on"
+    )
+
+
+def test_many_missing_comments_are_counted_and_the_first_five_named(
+    nhs_dir: Path, tmp_path: Path
+) -> None:
+    rows = [("Quick and friendly, thank you.", "good")]
+    rows += [(f"Comment number {i} that nobody wrote.", "poor") for i in range(7)]
+    ref = reference_file(tmp_path / "nhs-test.jsonl", rows)
+    with pytest.raises(DataError) as err:
+        load_nhs_test(nhs_dir, ref)
+    assert str(err.value) == (
+        f"nhs-test.jsonl: 7 comments (rows 2, 3, 4, 5, 6, ...) are not in {nhs_dir}; "
         "the NHS files differ from the ones the split was labelled on"
     )
 

@@ -136,8 +136,14 @@ def load_nhs_reference(
             continue
         examples.append(Example(text, LABEL2ID[row["label"]], 1.0, source))
     if missing:
+        rows = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
+        what = (
+            f"1 comment (row {rows}) is"
+            if len(missing) == 1
+            else f"{len(missing)} comments (rows {rows}) are"
+        )
         raise DataError(
-            f"{path.name}: {len(missing)} comments (rows {missing[:5]}...) are not in {folder}; "
+            f"{path.name}: {what} not in {folder}; "
             "the NHS files differ from the ones the split was labelled on"
         )
     return examples
