@@ -195,7 +195,9 @@ def write_tokenizer(source: Path, path: Path, max_length: int) -> None:
     tokenizer = Tokenizer.from_file(str(source))
     tokenizer.enable_truncation(max_length=max_length)
     pad_id = tokenizer.token_to_id("[PAD]")
-    tokenizer.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token="[PAD]")
+    if pad_id is None:
+        raise BuildError(f"the base tokenizer {source} has no [PAD] token")
+    tokenizer.enable_padding(pad_id=pad_id, pad_token="[PAD]")
     tokenizer.save(str(path))
 
 
